@@ -1,0 +1,36 @@
+# Two commands: `make test` and `make demo`. Both create .venv and install the
+# project on first use; re-running skips the install unless pyproject.toml changed.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export OMP_NUM_THREADS ?= 2
+
+.PHONY: install test test-all lint demo clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/install-torch.sh
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing torch (once) ..."
+	@scripts/install-torch.sh $(BIN)/python
+	@echo "installing gato-agent and its dependencies (once) ..."
+	@$(BIN)/python -m pip install -q -e ".[dev]"
+	@touch $@
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -m "slow or not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+demo: $(STAMP)
+	$(BIN)/gato --help
+	$(BIN)/gato tokenize --text "Gato plays Pong." --values 0.0,1.0,-0.5 --discrete 3,17
+
+clean:
+	rm -rf $(VENV) build *.egg-info

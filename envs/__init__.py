@@ -1,0 +1,1 @@
+"""Environments (installed as ``gato.envs``): task registry, scripted experts, fake env."""

@@ -1,0 +1,1 @@
+"""Scripted experts, one per task, used to record demonstrations."""

@@ -1,0 +1,1 @@
+from gato.cli import main; import sys; sys.exit(main())

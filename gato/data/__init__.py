@@ -1,0 +1,1 @@
+"""Data builders and readers: episode store, captions, dialogues, text corpus."""

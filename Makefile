@@ -30,7 +30,7 @@ lint: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/gato --help
-	$(BIN)/gato tokenize --text "Gato plays Pong." --values 0.0,1.0,-0.5 --discrete 3,17
+	$(BIN)/gato tokenize --values 0.0,1.0,-0.5,300 --discrete 3,17,1023
 
 clean:
 	rm -rf $(VENV) build *.egg-info

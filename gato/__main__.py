@@ -1,1 +1,7 @@
-from gato.cli import main; import sys; sys.exit(main())
+"""`python -m gato` runs the command line."""
+
+import sys
+
+from gato.cli import main
+
+sys.exit(main())

@@ -49,7 +49,8 @@ def _run_tokenize(args: argparse.Namespace) -> int:
         values = np.array(_parse_list(args.values, float, "--values"), dtype=np.float64)
         tok = ContinuousTokenizer(vocab)
         ids = tok.encode(values)
-        print(f"continuous {values.tolist()} -> {ids.tolist()} -> {tok.decode(ids).tolist()}")
+        decoded = [float(f"{v:.4g}") for v in tok.decode(ids)]
+        print(f"continuous {values.tolist()} -> {ids.tolist()} -> {decoded}")
     if args.discrete:
         ints = np.array(_parse_list(args.discrete, int, "--discrete"), dtype=np.int64)
         tok = DiscreteTokenizer(vocab)
@@ -57,7 +58,9 @@ def _run_tokenize(args: argparse.Namespace) -> int:
         print(f"discrete {ints.tolist()} -> {ids.tolist()} -> {tok.decode(ids).tolist()}")
     if args.text:
         if not args.text_model:
-            raise ValueError("--text needs --text-model PATH (train one with `gato data tokenizer`)")
+            raise ValueError(
+                "--text needs --text-model PATH (train one with `gato data tokenizer`)"
+            )
         from gato.tokenizers.text import TextTokenizer
 
         tok = TextTokenizer.load(args.text_model)
@@ -79,7 +82,9 @@ def _parse_list(text: str, kind: type, flag: str) -> list:
     try:
         return [kind(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise ValueError(f"{flag}: expected comma-separated {kind.__name__}s, got {text!r}") from None
+        raise ValueError(
+            f"{flag}: expected comma-separated {kind.__name__}s, got {text!r}"
+        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,8 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the one place that turns crashes into a line
         if args.debug:
             raise
-        print(f"gato: internal error: {type(exc).__name__}: {exc} (rerun with --debug)",
-              file=sys.stderr)
+        print(
+            f"gato: internal error: {type(exc).__name__}: {exc} (rerun with --debug)",
+            file=sys.stderr,
+        )
         return 1
 
 

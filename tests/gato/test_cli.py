@@ -1,0 +1,50 @@
+import subprocess
+import sys
+
+import pytest
+
+from gato.cli import main
+
+
+def test_help_lists_the_commands(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    assert "tokenize" in capsys.readouterr().out
+
+
+def test_tokenize_round_trips_values_and_discrete(capsys):
+    assert main(["tokenize", "--values", "0,1,-0.5", "--discrete", "3,17"]) == 0
+    out = capsys.readouterr().out
+    assert "continuous [0.0, 1.0, -0.5] -> [32512, 32744, 32313]" in out
+    assert "discrete [3, 17] -> [32003, 32017] -> [3, 17]" in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["tokenize", "--discrete", "1024"], "discrete value 1024 is outside [0, 1024)"),
+        (["tokenize", "--values", "nan"], "is not finite"),
+        (["tokenize", "--values", "a,b"], "--values: expected comma-separated floats"),
+        (["tokenize", "--text", "hi"], "--text needs --text-model"),
+        (["tokenize", "--text", "hi", "--text-model", "/no/such.model"], "model not found"),
+        (["tokenize"], "nothing to tokenize"),
+    ],
+)
+def test_bad_input_is_one_line_on_stderr_and_exit_code_2(argv, message):
+    proc = subprocess.run(
+        [sys.executable, "-m", "gato", *argv], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_debug_flag_shows_the_traceback():
+    proc = subprocess.run(
+        [sys.executable, "-m", "gato", "--debug", "tokenize", "--discrete", "-1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0 and "Traceback" in proc.stderr

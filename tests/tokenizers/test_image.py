@@ -1,0 +1,116 @@
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gato.tokenizers.image import ImageTokenizer, load_image, patch_intervals
+
+
+def _blocks(rows: int, cols: int, p: int) -> np.ndarray:
+    """An image whose patch (i, j) is filled with the value i * cols + j."""
+    img = np.zeros((rows * p, cols * p), dtype=np.uint8)
+    for i in range(rows):
+        for j in range(cols):
+            img[i * p : (i + 1) * p, j * p : (j + 1) * p] = i * cols + j
+    return img
+
+
+def test_patches_come_in_raster_order():
+    p = 4
+    patches = ImageTokenizer(patch_size=p).encode(_blocks(2, 3, p))
+    assert patches.shape == (6, 1, p, p)
+    # Undo the normalisation and read each patch's constant value back.
+    values = (patches * math.sqrt(p) + 1) / 2 * 255
+    assert np.allclose(values.reshape(6, -1).mean(1), np.arange(6), atol=1e-3)
+
+
+def test_pixel_values_map_to_minus_one_and_one_over_sqrt_p():
+    p = 16
+    img = np.zeros((32, 32, 3), dtype=np.uint8)
+    img[:16] = 255
+    patches = ImageTokenizer(patch_size=p).encode(img)
+    assert patches.shape == (4, 3, 16, 16) and patches.dtype == np.float32
+    assert np.allclose(patches[:2], 1 / 4) and np.allclose(patches[2:], -1 / 4)
+
+
+def test_channel_layout_is_preserved_inside_a_patch():
+    img = np.zeros((8, 8, 3), dtype=np.uint8)
+    img[..., 1] = 255  # only green
+    patches = ImageTokenizer(patch_size=8).encode(img)
+    assert np.allclose(patches[0, 1], 1 / math.sqrt(8))
+    assert np.allclose(patches[0, [0, 2]], -1 / math.sqrt(8))
+
+
+def test_float_images_in_unit_range_match_uint8():
+    img = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    tok = ImageTokenizer(patch_size=8)
+    np.testing.assert_allclose(tok.encode(img), tok.encode(img / 255.0), atol=1e-6)
+
+
+def test_resize_policy_rounds_each_side_to_the_nearest_multiple():
+    tok = ImageTokenizer(patch_size=16, fit="resize")
+    assert tok.fitted_shape(84, 84) == (80, 80)
+    assert tok.fitted_shape(90, 30) == (96, 32)
+    assert tok.fitted_shape(1, 1) == (16, 16)
+    assert tok.encode(np.zeros((84, 84, 1), np.uint8)).shape == (25, 1, 16, 16)
+    assert tok.encode(np.full((1, 1, 3), 255, np.uint8)).shape == (1, 3, 16, 16)
+
+
+def test_crop_policy_takes_the_centre():
+    img = np.zeros((20, 20), dtype=np.uint8)
+    img[2:18, 2:18] = 255  # the centre 16x16 is white, the 2-pixel border black
+    patches = ImageTokenizer(patch_size=16, fit="crop").encode(img)
+    assert patches.shape == (1, 1, 16, 16) and np.allclose(patches, 1 / 4)
+    with pytest.raises(ValueError, match="smaller than one"):
+        ImageTokenizer(patch_size=16, fit="crop").encode(np.zeros((10, 40), np.uint8))
+
+
+def test_fixed_size_bounds_the_patch_count_of_any_input():
+    tok = ImageTokenizer(patch_size=16, size=(64, 64))
+    assert tok.encode(np.zeros((1000, 3000, 3), np.uint8)).shape == (16, 3, 16, 16)
+    assert tok.grid(5, 7) == (4, 4)
+    with pytest.raises(ValueError, match="multiples"):
+        ImageTokenizer(patch_size=16, size=(60, 64))
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.zeros((4, 4, 3), np.int32), "dtype"),
+        (np.zeros((4, 4, 3), bool), "dtype"),
+        (np.zeros((2, 4, 4, 3), np.uint8), "shape"),
+        (np.zeros((4,), np.uint8), "shape"),
+        (np.full((4, 4), 1.5, np.float32), r"inside \[0, 1\]"),
+        (np.full((4, 4), np.nan, np.float32), "finite"),
+        (np.zeros((0, 4, 3), np.uint8), "empty"),
+        ([[0, 1], [2, 3]], "numpy array"),
+    ],
+)
+def test_bad_images_raise_a_clear_value_error(bad, match):
+    with pytest.raises(ValueError, match=match):
+        ImageTokenizer(patch_size=4).encode(bad)
+
+
+def test_patch_intervals_cover_the_unit_square_in_raster_order():
+    r_lo, r_hi, c_lo, c_hi = patch_intervals(2, 4, resolution=128)
+    assert r_lo.tolist() == [0] * 4 + [64] * 4 and r_hi.tolist() == [64] * 4 + [128] * 4
+    assert c_lo.tolist() == [0, 32, 64, 96] * 2 and c_hi.tolist() == [32, 64, 96, 128] * 2
+
+
+def test_patch_intervals_stay_non_empty_with_more_patches_than_bins():
+    r_lo, r_hi, _, _ = patch_intervals(300, 1, resolution=128)
+    assert np.all(r_hi > r_lo) and r_hi.max() <= 128 and r_lo.min() == 0
+
+
+def test_load_image_reads_png_and_rejects_non_images(tmp_path):
+    path = tmp_path / "a.png"
+    Image.fromarray(np.full((5, 7, 3), 200, np.uint8)).save(path)
+    img = load_image(path)
+    assert img.shape == (5, 7, 3) and img.dtype == np.uint8 and img[0, 0, 0] == 200
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"this is not an image")
+    with pytest.raises(ValueError, match="not a readable image"):
+        load_image(junk)
+    with pytest.raises(FileNotFoundError):
+        load_image(tmp_path / "missing.png")

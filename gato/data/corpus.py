@@ -54,7 +54,9 @@ def project_docs() -> list[Path]:
     return [p for p in (root / "README.md", root / "DESIGN.md") if p.is_file()]
 
 
-def default_builders() -> dict[str, tuple[sources.Source | None, Callable[[Path | None], Iterator[str]]]]:
+def default_builders() -> dict[
+    str, tuple[sources.Source | None, Callable[[Path | None], Iterator[str]]]
+]:
     """Name -> (source it needs or None, lines(path)) for the default corpus."""
     return {
         "fortunes": (sources.FORTUNES, fortune_lines),

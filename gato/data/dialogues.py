@@ -28,6 +28,7 @@ from gato.data.jsonl import iter_jsonl, write_jsonl
 Message = dict[str, str]
 Dialogue = list[Message]
 ROLES = ("system", "user", "assistant")
+MESSAGE_KEYS = {"role", "content", "name"}
 
 
 def check_dialogue(messages: object, where: str = "dialogue") -> Dialogue:
@@ -36,8 +37,11 @@ def check_dialogue(messages: object, where: str = "dialogue") -> Dialogue:
         raise ValueError(f"{where}: 'messages' must be a non-empty list")
     out = []
     for i, m in enumerate(messages):
-        if not isinstance(m, dict) or set(m) != {"role", "content"}:
-            raise ValueError(f"{where}: message {i} must be an object with exactly 'role' and 'content'")
+        if not isinstance(m, dict) or not {"role", "content"} <= set(m) or set(m) - MESSAGE_KEYS:
+            raise ValueError(
+                f"{where}: message {i} must be an object with 'role' and 'content' "
+                f"(and optionally 'name'), got keys {sorted(m) if isinstance(m, dict) else m!r}"
+            )
         role, content = m["role"], m["content"]
         if role not in ROLES:
             raise ValueError(f"{where}: message {i} has role {role!r}; expected one of {ROLES}")
@@ -45,13 +49,15 @@ def check_dialogue(messages: object, where: str = "dialogue") -> Dialogue:
             raise ValueError(f"{where}: message {i} ({role}) has empty or non-string content")
         if role == "system" and i != 0:
             raise ValueError(f"{where}: message {i}: a system message may only come first")
-        out.append({"role": role, "content": content})
+        out.append(dict(m))
     turns = [m["role"] for m in out if m["role"] != "system"]
     for i, role in enumerate(turns):
         want = "user" if i % 2 == 0 else "assistant"
         if role != want:
-            raise ValueError(f"{where}: turns must alternate user/assistant starting with user; "
-                             f"turn {i} is {role!r}")
+            raise ValueError(
+                f"{where}: turns must alternate user/assistant starting with user; "
+                f"turn {i} is {role!r}"
+            )
     if "assistant" not in turns:
         raise ValueError(f"{where}: no assistant message (nothing to learn from)")
     return out
@@ -117,7 +123,9 @@ def wordnet_dialogues(directory: Path, limit: int, seed: int) -> list[Dialogue]:
     out = []
     for i in keep:
         s = senses[int(i)]
-        answer = f'As {"an" if s.pos[0] in "aeiou" else "a"} {s.pos}, "{s.lemma}" means: {s.definition}.'
+        answer = (
+            f'As {"an" if s.pos[0] in "aeiou" else "a"} {s.pos}, "{s.lemma}" means: {s.definition}.'
+        )
         if s.examples:
             answer += f' For example: "{s.examples[0]}".'
         question = _DEFINE[int(rng.integers(0, len(_DEFINE)))].format(w=s.lemma)
@@ -126,7 +134,7 @@ def wordnet_dialogues(directory: Path, limit: int, seed: int) -> list[Dialogue]:
 
 
 def jargon_dialogues(path: Path) -> list[Dialogue]:
-    """"What does X mean in hacker jargon?" for each Jargon File entry."""
+    """ "What does X mean in hacker jargon?" for each Jargon File entry."""
     return [
         qa_dialogue([(f'What does "{word}" mean in hacker jargon?', definition)])
         for word, definition in sources.jargon_entries(path)

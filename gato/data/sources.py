@@ -222,7 +222,9 @@ def wordnet_glosses(directory: Path) -> Iterator[str]:
                 continue
             f = line.split()
             n_words = int(f[3], 16)
-            words = [re.sub(r"\(\w+\)$", "", w).replace("_", " ") for w in f[4 : 4 + 2 * n_words : 2]]
+            words = [
+                re.sub(r"\(\w+\)$", "", w).replace("_", " ") for w in f[4 : 4 + 2 * n_words : 2]
+            ]
             yield f"{', '.join(words)}: {line.split(' | ', 1)[1].strip()}"
 
 
@@ -313,10 +315,11 @@ def python_faq(directory: Path) -> Iterator[tuple[str, str]]:
 
 
 def gcide_paragraphs(path: Path) -> Iterator[str]:
-    """Paragraphs of the GCIDE dictionary text, with ``{links}`` and ``[SOURCE]`` tags removed."""
+    """GCIDE paragraphs without ``{links}``, ``[SOURCE]`` tags or ``\\pronunciation\\``."""
     for para in paragraphs(read_text(path)):
         para = re.sub(r"\[[A-Z][A-Za-z0-9 .]*\]", "", para)
         para = re.sub(r"\{([^}]*)\}", r"\1", para)
+        para = re.sub(r"\\[^\\]*\\", "", para)  # \Head"word\ pronunciation marks
         para = collapse(para)
         if para:
             yield para

@@ -157,10 +157,15 @@ def fortune_exchange(entry: str) -> list[tuple[str, str]]:
     for i in range(0, len(turns) - 1, 2):
         (mq, q), (ma, a) = turns[i], turns[i + 1]
         q, a = collapse(q), collapse(a)
-        if mq != "Q" or ma != "A" or not q or not a:
+        if mq != "Q" or ma != "A" or not _has_words(q) or not _has_words(a):
             break
         pairs.append((q, a))
     return pairs
+
+
+def _has_words(text: str) -> bool:
+    """At least one letter: answers like "..." teach nothing."""
+    return re.search(r"[^\W\d_]", text) is not None
 
 
 # ---------------------------------------------------------------- wordnet
@@ -188,7 +193,8 @@ def wordnet_senses(directory: Path) -> Iterator[Sense]:
     """The most frequent sense of every (lemma, part of speech) in WordNet.
 
     ``index.<pos>`` lists each lemma's synsets most frequent first, by their byte
-    offset in ``data.<pos>``; the gloss is read at that offset.
+    offset in ``data.<pos>``; the gloss is read at that offset. Lemmas without a
+    letter (numbers such as "18") are skipped.
     """
     directory = Path(directory)
     for key, pos in WORDNET_POS.items():
@@ -207,7 +213,7 @@ def wordnet_senses(directory: Path) -> Iterator[Sense]:
             off = int(offsets[0])
             end = raw.index(b"\n", off)
             definition, examples = _wordnet_gloss(raw[off:end].decode("utf-8", "replace"))
-            if definition:
+            if definition and _has_words(f[0]):
                 yield Sense(f[0].replace("_", " "), pos, definition, examples)
 
 

@@ -46,6 +46,13 @@ def test_fortune_exchanges_parse_multi_turn_and_drop_attribution():
     ]
 
 
+def test_fortune_exchange_without_words_in_the_answer_is_dropped():
+    assert sources.fortune_exchange("Q: Why?\nA: ...") == []
+    assert sources.fortune_exchange("Q: Why?\nA: Because.\nQ: And?\nA: ...") == [
+        ("Why?", "Because.")
+    ]
+
+
 def test_wordnet_gives_the_most_frequent_sense_read_at_its_offset():
     senses = list(sources.wordnet_senses(FIX / "wordnet"))
     assert [(s.lemma, s.pos) for s in senses] == [

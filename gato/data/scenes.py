@@ -29,7 +29,7 @@ Splits (each an infinite, seeded, random-access stream):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -249,6 +249,22 @@ def score_caption(text: str, scene: Scene) -> tuple[bool, int]:
         return False, 0
     hits = len(set(pred.objects) & set(scene.objects))
     return pred == scene, hits
+
+
+def caption_accuracy(predictions: Sequence[str], truths: Sequence[Scene]) -> dict[str, float]:
+    """Exact-match rate and object recall (true objects described exactly) over a set."""
+    if len(predictions) != len(truths) or not truths:
+        raise ValueError(
+            f"need equal, non-zero numbers of predictions ({len(predictions)}) "
+            f"and scenes ({len(truths)})"
+        )
+    exact = hits = total = 0
+    for text, scene in zip(predictions, truths, strict=True):
+        e, h = score_caption(text, scene)
+        exact += e
+        hits += h
+        total += len(scene.objects)
+    return {"exact": exact / len(truths), "object_recall": hits / total}
 
 
 def questions(scene: Scene, rng: np.random.Generator) -> list[tuple[str, str]]:

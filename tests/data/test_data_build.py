@@ -128,3 +128,31 @@ def test_cli_data_scenes_and_dialogues_with_user_chat(tmp_path, capsys):
         main(["data", "dialogues", "--data-dir", d, "--sources", "scenes", "--chat", str(bad)]) == 2
     )
     assert "bad.jsonl:1: not valid JSON" in capsys.readouterr().err
+
+
+def test_missing_debian_sources_are_skipped_with_install_hints_or_named_errors(
+    tmp_path, monkeypatch, capsys
+):
+    from gato.data import sources
+
+    monkeypatch.setattr(sources.Source, "locate", lambda self, root="/": None)
+    m = build.build_corpus(tmp_path, text_files=[FIX / "corpus.txt"])
+    assert m["stats"]["missing"]["fortunes"] == "apt-get install fortunes fortunes-min"
+    assert m["stats"]["missing"]["wordnet"] == "apt-get install wordnet-base"
+    assert "fortunes" not in m["files"] and "user.txt" in m["files"]
+    assert "`apt-get install dict-gcide`" in capsys.readouterr().err
+    with pytest.raises(FileNotFoundError, match="apt-get install wordnet-base"):
+        build.build_dialogues(tmp_path, names=["wordnet"])
+    with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
+        build.build_captions(tmp_path, fashion=True)
+
+
+def test_user_captions_are_validated_and_merged_with_absolute_paths(tmp_path):
+    from PIL import Image
+
+    Image.fromarray(np.full((8, 8, 3), 9, np.uint8)).save(tmp_path / "a.png")
+    (tmp_path / "c.jsonl").write_text(json.dumps({"image": "a.png", "caption": "dark"}) + "\n")
+    m = build.build_captions(tmp_path / "data", [tmp_path / "c.jsonl"], fashion=False)
+    assert m["stats"]["user"] == {"images": 1, "files": 1}
+    line = json.loads((tmp_path / "data" / "captions" / "user.jsonl").read_text())
+    assert line == {"image": str((tmp_path / "a.png").resolve()), "caption": "dark"}

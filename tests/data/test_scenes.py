@@ -116,3 +116,15 @@ def test_scene_questions_answers_follow_from_the_scene():
     assert qa["What colour is the square in the middle?"] == "Blue."
     assert qa["Where is the small red circle?"] == "At the top left."
     assert qa["What is in the middle?"] == "A large blue square."
+
+
+def test_caption_accuracy_counts_exact_matches_and_objects():
+    exs = [S.example("test", i, seed=9) for i in range(4)]
+    truths = [e.scene for e in exs]
+    preds = [e.caption for e in exs[:3]] + ["garbage"]
+    acc = S.caption_accuracy(preds, truths)
+    assert acc["exact"] == 0.75
+    n = sum(len(t.objects) for t in truths)
+    assert acc["object_recall"] == (n - len(truths[3].objects)) / n
+    with pytest.raises(ValueError, match="equal"):
+        S.caption_accuracy(preds[:2], truths)

@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: install test test-all lint demo clean data-sources data
+.PHONY: install test test-all lint demo bench clean data-sources data
 
 install: $(STAMP)
 
@@ -27,6 +27,9 @@ test-all: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+bench: $(STAMP)
+	$(BIN)/gato bench
 
 demo: $(STAMP)
 	$(BIN)/gato --help

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from gato import __version__
 
@@ -248,6 +249,65 @@ def _run_data_all(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="run benchmarks from bench/ and write one JSON of figures each",
+        description="Run the benchmarks in the repository's bench/ folder (all, or the NAMEs "
+        "given). Each prints its table and writes RESULTS/NAME.json with the machine, the "
+        "config and the figures; speed claims are ratios measured side by side in one run.",
+    )
+    p.add_argument("names", nargs="*", metavar="NAME", help="benchmarks to run (default: all)")
+    p.add_argument("--quick", action="store_true", help="tiny sizes: seconds, for smoke tests")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--results", type=Path, help="output folder (default bench/results)")
+    p.set_defaults(func=_run_bench)
+
+
+def bench_dir() -> Path:
+    """The repository's bench/ folder (benchmarks run from a source checkout)."""
+    import gato
+
+    found = Path(gato.__file__).resolve().parents[1] / "bench"
+    if not (found / "harness.py").is_file():
+        raise FileNotFoundError(
+            "gato bench runs from a source checkout: no bench/ folder next to the gato package "
+            f"({found})"
+        )
+    return found
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    import subprocess
+
+    folder = bench_dir()
+    known = sorted(p.stem for p in folder.glob("*.py") if p.stem != "harness")
+    names = args.names or known
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"unknown benchmark {unknown[0]!r}; known: {', '.join(known)}")
+    results = args.results or folder / "results"
+    failed = []
+    for name in names:
+        out = results / f"{name}.json"
+        cmd = [
+            sys.executable,
+            str(folder / f"{name}.py"),
+            "--device",
+            args.device,
+            "--out",
+            str(out),
+        ]
+        print(f"== bench {name}{' (quick)' if args.quick else ''}", flush=True)
+        if subprocess.run(cmd + (["--quick"] if args.quick else [])).returncode != 0:
+            failed.append(name)
+        else:
+            print(f"   wrote {out}")
+    if failed:
+        raise RuntimeError(f"benchmark(s) failed: {', '.join(failed)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gato",
@@ -260,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     _add_tokenize(sub)
     _add_data(sub)
+    _add_bench(sub)
     return parser
 
 

@@ -156,3 +156,17 @@ def test_user_captions_are_validated_and_merged_with_absolute_paths(tmp_path):
     assert m["stats"]["user"] == {"images": 1, "files": 1}
     line = json.loads((tmp_path / "data" / "captions" / "user.jsonl").read_text())
     assert line == {"image": str((tmp_path / "a.png").resolve()), "caption": "dark"}
+
+
+def test_dialogue_and_corpus_builds_are_byte_identical_for_a_seed(tmp_path):
+    for d in ("a", "b"):
+        build.build_dialogues(
+            tmp_path / d,
+            chat_files=[FIX / "chat.jsonl"],
+            names=["scenes"],
+            scene_dialogues=25,
+            seed=3,
+        )
+        build.build_corpus(tmp_path / d, text_files=[FIX / "corpus.txt"], names=[])
+    for rel in ("dialogues/scenes.jsonl", "dialogues/user.jsonl", "corpus/user.txt"):
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()

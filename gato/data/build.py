@@ -111,12 +111,11 @@ def _save_preview(path: Path, seed: int, image_size: int, n: int = 8) -> None:
     """An 8x8 contact sheet of the train split, for a person to look at."""
     from PIL import Image
 
-    rows = [
-        np.concatenate(
-            [scenes.example("train", r * n + c, seed, image_size).image for c in range(n)], axis=1
-        )
-        for r in range(n)
-    ]
+    def tile(i: int) -> np.ndarray:  # a grey 1-pixel frame so tiles are told apart
+        img = scenes.example("train", i, seed, image_size).image
+        return np.pad(img, ((1, 1), (1, 1), (0, 0)), constant_values=110)
+
+    rows = [np.concatenate([tile(r * n + c) for c in range(n)], axis=1) for r in range(n)]
     Image.fromarray(np.concatenate(rows, axis=0)).save(path)
 
 

@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: install test test-all lint demo bench clean
+.PHONY: install test test-all lint demo bench clean data-sources data
 
 install: $(STAMP)
 
@@ -37,3 +37,15 @@ demo: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# Offline data sources for `gato data ...` (Debian packages; tests never need them).
+DATA_PACKAGES := fortunes fortunes-min wordnet-base dict-gcide debian-faq jargon-text \
+                 python3-doc dataset-fashion-mnist
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+data-sources:
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(DATA_PACKAGES)
+
+data: $(STAMP)
+	$(BIN)/gato data all --data-dir data

@@ -88,6 +88,167 @@ def _parse_list(text: str, kind: type, flag: str) -> list:
         ) from None
 
 
+# ---------------------------------------------------------------- gato data (vision-language)
+# `_add_data_vl(data_sub)` adds the caption/text/chat builders to the `gato data` group;
+# `_add_data` (below, a stand-in until the group from `gato data collect` lands) only
+# creates the group and calls it.
+
+
+def _data_common(p: argparse.ArgumentParser, seed: bool = True) -> None:
+    p.add_argument("--data-dir", default="data", help="data directory (default: ./data)")
+    p.add_argument("--force", action="store_true", help="rebuild even if already built")
+    if seed:
+        p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+
+def _add_data_vl(data_sub: argparse._SubParsersAction) -> None:
+    p = data_sub.add_parser("scenes", help="render the procedural scene caption sets")
+    _data_common(p)
+    p.add_argument("--train", type=int, default=20_000, help="train images (default 20000)")
+    p.add_argument("--test", type=int, default=1_000, help="test images, held-out seeds")
+    p.add_argument(
+        "--heldout",
+        type=int,
+        default=1_000,
+        help="images with colour-shape pairs never seen in train",
+    )
+    p.add_argument("--image-size", type=int, default=64, help="side in pixels, multiple of 16")
+    p.set_defaults(func=_run_data_scenes)
+
+    p = data_sub.add_parser("captions", help="Fashion-MNIST captions and your caption JSONL")
+    _data_common(p, seed=False)
+    p.add_argument(
+        "--jsonl",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help='your captions: lines of {"image": path, "caption": text} (repeatable)',
+    )
+    p.add_argument("--no-fashion-mnist", action="store_true", help="skip Fashion-MNIST")
+    p.set_defaults(func=_run_data_captions)
+
+    p = data_sub.add_parser("corpus", help="plain-text corpus from offline sources")
+    _data_common(p, seed=False)
+    p.add_argument(
+        "--text",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="your own text file to add (repeatable)",
+    )
+    p.add_argument("--sources", help="comma-separated subset of sources (default: all installed)")
+    p.set_defaults(func=_run_data_corpus)
+
+    p = data_sub.add_parser("dialogues", help="chat JSONL dialogues from offline Q/A sources")
+    _data_common(p)
+    p.add_argument(
+        "--chat",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help='your chat JSONL: lines of {"messages": [{"role", "content"}, ...]}',
+    )
+    p.add_argument("--sources", help="comma-separated subset of sources (default: all installed)")
+    p.add_argument("--wordnet", type=int, default=20_000, help="WordNet definitions to sample")
+    p.add_argument("--scene-dialogues", type=int, default=5_000, help="dialogues about scenes")
+    p.set_defaults(func=_run_data_dialogues)
+
+    p = data_sub.add_parser("tokenizer", help="train the SentencePiece model on all built text")
+    _data_common(p)
+    p.add_argument("--vocab-size", type=int, default=8000, help="pieces (paper: 32000)")
+    p.add_argument("--sample-mb", type=float, default=20.0, help="MB of text to train on")
+    p.set_defaults(func=_run_data_tokenizer)
+
+    p = data_sub.add_parser("all", help="scenes, captions, corpus, dialogues, then tokenizer")
+    _data_common(p)
+    p.add_argument("--vocab-size", type=int, default=8000, help="pieces (paper: 32000)")
+    p.set_defaults(func=_run_data_all)
+
+
+def _add_data(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="build data sets (captions, text, dialogues, tokenizer)")
+    data_sub = p.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
+    data_sub.required = True
+    _add_data_vl(data_sub)
+
+
+def _sources_arg(text: str | None) -> list[str] | None:
+    return [s.strip() for s in text.split(",") if s.strip()] if text else None
+
+
+def _print_manifest(m: dict) -> None:
+    import json
+
+    print(
+        json.dumps(
+            {"name": m["name"], "stats": m["stats"], "build_seconds": m["build_seconds"]}, indent=2
+        )
+    )
+
+
+def _run_data_scenes(args: argparse.Namespace) -> int:
+    from gato.data.build import SceneCounts, build_scenes
+
+    counts = SceneCounts(train=args.train, test=args.test, heldout=args.heldout)
+    _print_manifest(build_scenes(args.data_dir, counts, args.seed, args.image_size, args.force))
+    return 0
+
+
+def _run_data_captions(args: argparse.Namespace) -> int:
+    from gato.data.build import build_captions
+
+    m = build_captions(args.data_dir, args.jsonl, not args.no_fashion_mnist, args.force)
+    _print_manifest(m)
+    return 0
+
+
+def _run_data_corpus(args: argparse.Namespace) -> int:
+    from gato.data.build import build_corpus
+
+    m = build_corpus(args.data_dir, args.text, _sources_arg(args.sources), args.force)
+    _print_manifest(m)
+    return 0
+
+
+def _run_data_dialogues(args: argparse.Namespace) -> int:
+    from gato.data.build import build_dialogues
+
+    m = build_dialogues(
+        args.data_dir,
+        args.chat,
+        _sources_arg(args.sources),
+        args.wordnet,
+        args.scene_dialogues,
+        args.seed,
+        args.force,
+    )
+    _print_manifest(m)
+    return 0
+
+
+def _run_data_tokenizer(args: argparse.Namespace) -> int:
+    from gato.data.build import build_tokenizer
+
+    m = build_tokenizer(args.data_dir, args.vocab_size, args.sample_mb, args.seed, args.force)
+    _print_manifest(m)
+    return 0
+
+
+def _run_data_all(args: argparse.Namespace) -> int:
+    from gato.data import build
+
+    d, f, seed = args.data_dir, args.force, args.seed
+    build.build_scenes(d, build.SceneCounts(), seed, force=f)
+    try:
+        build.build_captions(d, force=f)
+    except FileNotFoundError as exc:  # no Fashion-MNIST: scenes still give captions
+        print(f"captions: {exc}", file=sys.stderr)
+    build.build_corpus(d, force=f)
+    build.build_dialogues(d, seed=seed, force=f)
+    _print_manifest(build.build_tokenizer(d, args.vocab_size, seed=seed, force=f))
+    return 0
+
+
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "bench",
@@ -158,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     _add_tokenize(sub)
+    _add_data(sub)
     _add_bench(sub)
     return parser
 

@@ -6,7 +6,8 @@ tokenizer path serves every task:
 
 - Atari: ``{"image": Box(0, 255, (H, W, C), uint8)}``;
 - classic control: ``{"state": Box(low, high, (n,), float32)}``;
-- discrete observations: ``Box`` of int64 values in ``[0, bins)``.
+- discrete observations: ``Box`` of int64 values in ``[0, bins)``;
+- text observations: ``gymnasium.spaces.Text``.
 
 Actions are a ``Discrete(n)`` (ids mean the same in every Atari game: the full
 18-action set) or a ``Box(low, high, (A,), float32)`` with finite bounds.
@@ -24,6 +25,7 @@ class ObsKind(Enum):
     IMAGE = "image"  # uint8 (H, W, C) frame -> image patches
     CONTINUOUS = "continuous"  # float vector -> mu-law bins
     DISCRETE = "discrete"  # int vector in [0, bins) -> value ids
+    TEXT = "text"  # a string per timestep -> SentencePiece ids
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ class Episode:
     Attributes:
         task: task name.
         observations: key -> ``(T, ...)`` array (images uint8 ``(T, H, W, C)``,
-            continuous float32 ``(T, n)``, discrete int64 ``(T, n)``).
+            continuous float32 ``(T, n)``, discrete int64 ``(T, n)``, text: ``T`` strings).
         actions: ``(T,)`` int64 for a discrete space, ``(T, A)`` float32 for a continuous one.
         rewards: ``(T,)`` float32, reward received after each action.
         terminated, truncated: how the episode ended.

@@ -191,8 +191,13 @@ class Row:
         return len(self.tokens)
 
     @classmethod
-    def concat(cls, rows: Sequence[Row], task: str | None = None, empty_patches=None) -> Row:
-        """Rows end to end (patches concatenated in the same order)."""
+    def concat(
+        cls, rows: Sequence[Row], task: str | None = None, empty_patches: np.ndarray | None = None
+    ) -> Row:
+        """Rows end to end (patches concatenated in the same order).
+
+        ``empty_patches`` (``(0, C, p, p)``) gives the patch shape when ``rows`` is empty.
+        """
         if not rows:
             if empty_patches is None:
                 raise ValueError("cannot concatenate zero rows without a patch shape")
@@ -417,8 +422,9 @@ def episode_row(
 ) -> Row:
     """Timesteps ``[start, stop)`` of an episode -> ``obs | action`` per timestep.
 
-    ``start == stop`` (e.g. a zero-length episode) gives an empty row. ``loss=False``
-    clears the targets (a prompt).
+    ``start == stop`` (e.g. a zero-length episode) gives an empty row. Targets: the action
+    tokens and text observations, except the row's first token; ``loss=False`` clears them
+    all (a prompt).
     """
     t = len(episode)
     stop = t if stop is None else stop
@@ -434,7 +440,10 @@ def episode_row(
         obs = {k: episode.observations[k][i] for k in spec.observation}
         parts += [observation_row(tok, spec, obs), action_row(tok, spec, episode.actions[i])]
     row = Row.concat(parts, task=spec.name, empty_patches=tok.empty_patches())
-    return row if loss else row.without_loss()
+    if not loss:
+        return row.without_loss()
+    row.loss_mask[:1] = False  # a window's first token (text observation) has no context
+    return row
 
 
 # -- windows --------------------------------------------------------------------------------
@@ -536,14 +545,14 @@ def draw_window(
         raise ValueError(f"episode {index} has no timesteps")
     _check_steps_fit(own, context)
     p_budget = int(context * prompt_share)
-    # Drawn every time, so that one generator state always gives the same sequence of draws.
-    want_prompt = rng.random() < prompt_fraction
-    pool = [
-        j
-        for j, lj in enumerate(lengths)
-        if j != index and tasks[j] == tasks[index] and len(lj) and int(np.max(lj)) <= p_budget
-    ]
-    if not (want_prompt and pool and int(own.max()) <= context - p_budget):
+    pool: list[int] = []
+    if rng.random() < prompt_fraction and int(own.max()) <= context - p_budget:
+        pool = [
+            j
+            for j, lj in enumerate(lengths)
+            if j != index and tasks[j] == tasks[index] and len(lj) and int(np.max(lj)) <= p_budget
+        ]
+    if not pool:
         return WindowDraw(window=_draw_span(index, own, context, rng, from_end=False))
     j = pool[int(rng.integers(len(pool)))]
     lj = np.asarray(lengths[j])

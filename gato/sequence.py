@@ -111,7 +111,12 @@ class TokenBatch:
 # - Prompting: a demonstration from another episode of the same task, tokenized like any
 #   window but with no loss (the prompt conditions; its actions were not taken in the
 #   target episode). The prompt gets at most ``prompt_share`` (default 1/2) of the
-#   context, the window the rest (whole timesteps each).
+#   context, the window the rest (whole timesteps each). The window's own first token is
+#   still no target after a prompt (one rule for every window).
+# - Zero-length episodes tokenize to an empty row and have no windows; drawing a training
+#   window from one is an error.
+# - ``obs_pos`` never exceeds a timestep's observation length (``observation_length`` plus
+#   any text pieces): the model's local-position table must cover it.
 # ---------------------------------------------------------------------------------------
 
 
@@ -529,8 +534,9 @@ def draw_window(
         tasks: task of every episode; a prompt comes from another episode of the same task.
         rng: the only source of randomness (same generator state -> same draw).
         context: total token budget of prompt + window.
-        prompt_fraction: probability of a prompt (paper: 0.25). Without another episode of
-            the task that has a timestep fitting the prompt budget, there is no prompt.
+        prompt_fraction: probability of a prompt (paper: 0.25). There is no prompt when no
+            other episode of the task has all its timesteps within the prompt budget, or when
+            a timestep of this episode would not fit the rest of the context.
         prompt_share: the prompt's share of the context (whole timesteps); the window gets
             the rest of the context, i.e. what the prompt left over.
 
@@ -714,8 +720,12 @@ def collate(
         kinds=torch.from_numpy(kinds),
         obs_pos=torch.from_numpy(obs_pos),
         loss_mask=torch.from_numpy(loss),
-        patches=torch.from_numpy(np.concatenate([r.patches for r in rows]).astype(np.float32)),
-        patch_pos=torch.from_numpy(np.concatenate([r.patch_pos for r in rows]).astype(np.int64)),
+        patches=torch.from_numpy(
+            np.concatenate([r.patches for r in rows]).astype(np.float32, copy=False)
+        ),
+        patch_pos=torch.from_numpy(
+            np.concatenate([r.patch_pos for r in rows]).astype(np.int64, copy=False)
+        ),
         tasks=[r.task for r in rows],
     )
 

@@ -60,7 +60,7 @@ def sequence_loss(logits: torch.Tensor, batch: TokenBatch) -> LossOutput:
     wrong = (kinds != Kind.TEXT) & (kinds != Kind.ACTION)
     if bool(wrong.any()):
         kind = Kind(int(kinds[wrong][0]))
-        raise ValueError(f"loss_mask marks a {kind.name} token as a target (only TEXT, ACTION)")
+        raise ValueError(f"loss_mask marks a {kind.name} target; only TEXT and ACTION carry loss")
     targets = batch.tokens[:, 1:][mask]  # (M,)
     # Gather only the predicting positions before the softmax: (M, V), float32.
     pred = logits[:, :-1][mask].float()

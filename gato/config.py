@@ -21,7 +21,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, from PyPI
+    import tomli as tomllib
 
 from gato.tokenizers.vocab import Vocab
 

@@ -71,12 +71,19 @@ def write_scores(rows: dict[str, TaskScores], path: Path = SCORES_PATH) -> None:
 
     table = dict(load_scores(path))
     table.update(rows)
-    data = {
-        "format_version": FORMAT_VERSION,
-        "note": "mean/std of episode returns; rewrite with `gato scores --tasks T --write`",
-        "tasks": {task: asdict(table[task]) for task in sorted(table)},
-    }
-    write_atomic(Path(path), (json.dumps(data, indent=1) + "\n").encode())
+    # One line per task and policy keeps the table readable and diffs small.
+    lines = [
+        f'  "{task}": {{\n    "random": {json.dumps(asdict(table[task].random))},\n'
+        f'    "expert": {json.dumps(asdict(table[task].expert))}\n  }}'
+        for task in sorted(table)
+    ]
+    text = (
+        f'{{"format_version": {FORMAT_VERSION},\n'
+        '"note": "mean/std of episode returns; rewrite with `gato scores --tasks T --write`",\n'
+        '"tasks": {\n' + ",\n".join(lines) + "\n}}\n"
+    )
+    json.loads(text)  # the hand-laid-out text must still be valid JSON
+    write_atomic(Path(path), text.encode())
 
 
 def episode_return(task: str, seed: int, expert: bool) -> float:
@@ -117,3 +124,29 @@ def measure(task: str, episodes: int = 20, seed: int = SEED_BASE, workers: int =
         random=ScoreStats.of(returns[:episodes], seeds),
         expert=ScoreStats.of(returns[episodes:], seeds),
     )
+
+
+def format_task_table() -> str:
+    """Every task with its observation/action spec and measured scores, as text."""
+    from gato.envs.registry import spec, task_names
+
+    def score(stats: ScoreStats | None) -> str:
+        return f"{stats.mean:.1f} +/- {stats.std:.1f}" if stats else "not measured"
+
+    table = load_scores()
+    rows = [("task", "observation", "action", "random", "expert")]
+    for name in task_names():
+        s = spec(name)
+        obs = ", ".join(
+            f"{k}[{'x'.join(map(str, f.shape))}] {f.kind.value}" for k, f in s.observation.items()
+        )
+        if s.action.is_discrete:
+            act = f"discrete {s.action.n}"
+        else:
+            act = f"box {list(s.action.low)}..{list(s.action.high)}"
+        row = table.get(name)
+        rows.append(
+            (name, obs, act, score(row.random if row else None), score(row.expert if row else None))
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)

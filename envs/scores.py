@@ -149,4 +149,6 @@ def format_task_table() -> str:
             (name, obs, act, score(row.random if row else None), score(row.expert if row else None))
         )
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )

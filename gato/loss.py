@@ -56,6 +56,11 @@ def sequence_loss(logits: torch.Tensor, batch: TokenBatch) -> LossOutput:
     if (B, T) != tuple(batch.tokens.shape):
         raise ValueError(f"logits {(B, T)} and batch {tuple(batch.tokens.shape)} disagree")
     mask = batch.loss_mask[:, 1:]  # (B, T-1): targets at 1..T-1
+    kinds = batch.kinds[:, 1:][mask]  # (M,)
+    wrong = (kinds != Kind.TEXT) & (kinds != Kind.ACTION)
+    if bool(wrong.any()):
+        kind = Kind(int(kinds[wrong][0]))
+        raise ValueError(f"loss_mask marks a {kind.name} token as a target (only TEXT, ACTION)")
     targets = batch.tokens[:, 1:][mask]  # (M,)
     # Gather only the predicting positions before the softmax: (M, V), float32.
     pred = logits[:, :-1][mask].float()
@@ -63,7 +68,6 @@ def sequence_loss(logits: torch.Tensor, batch: TokenBatch) -> LossOutput:
     n = int(targets.numel())
     loss = nll.sum() / n if n else logits.sum() * 0.0  # keeps the graph when empty
 
-    kinds = batch.kinds[:, 1:][mask]  # (M,)
     nll_d = nll.detach()
 
     def part(kind: Kind) -> tuple[float | None, int]:

@@ -36,9 +36,9 @@ KV cache: episode state stays outside the model. :meth:`Gato.new_cache` returns 
 :class:`KVCache` the caller owns; ``model(batch, cache=cache)`` appends the batch's
 tokens (a prompt, one timestep, or one token) and returns logits for those tokens
 only. Sliding window: a query at absolute position ``t`` attends to the keys at
-positions ``(t - context, t]``, so the cache never holds more than ``context`` (plus
-one chunk) keys and decoding continues past ``context``. RoPE encodes absolute
-positions, so kept keys need no re-encoding. All rows of a cached batch advance
+positions ``(t - context, t]`` (in every layer, cached or not), so the cache never
+holds more than ``2 * context`` keys and decoding continues past ``context``. RoPE
+encodes absolute positions, so kept keys need no re-encoding. All rows of a cached batch advance
 together (no padding in cached calls); reset means a new cache.
 """
 
@@ -295,15 +295,21 @@ class Gato(nn.Module):
 
     def embed_patches(self, patches: torch.Tensor, patch_pos: torch.Tensor) -> torch.Tensor:
         """``patches`` ``(N, C, p, p)``, ``patch_pos`` ``(N, 4)`` -> ``(N, d)``."""
+        pos = self.patch_positions(patch_pos)  # (N, 2)
+        x = self.patch_emb(patches.to(self.tok_emb.weight.dtype))
+        return x + self.patch_row(pos[:, 0]) + self.patch_col(pos[:, 1])
+
+    def patch_positions(self, patch_pos: torch.Tensor) -> torch.Tensor:
+        """Row and column table indices ``(N, 2)`` from intervals ``(N, 4)``.
+
+        Training: uniform in ``[lo, hi)``; eval: ``(lo + hi - 1) // 2``.
+        """
         lo = patch_pos[:, 0::2]  # (N, 2): row_lo, col_lo
         hi = patch_pos[:, 1::2]  # (N, 2): row_hi, col_hi
         if self.training:
             u = torch.rand(lo.shape, device=lo.device)
-            pos = lo + (u * (hi - lo)).long().clamp_max(hi - lo - 1)
-        else:
-            pos = (lo + hi - 1) // 2
-        x = self.patch_emb(patches.to(self.tok_emb.weight.dtype))
-        return x + self.patch_row(pos[:, 0]) + self.patch_col(pos[:, 1])
+            return lo + (u * (hi - lo)).long().clamp_max(hi - lo - 1)
+        return (lo + hi - 1) // 2
 
     # -- forward --
 
@@ -312,22 +318,26 @@ class Gato(nn.Module):
     ) -> torch.Tensor:
         """Final-normed hidden states ``(B, T, d)`` of the batch's tokens.
 
-        Without a cache the rows are read from absolute position ``start_pos`` (RoPE)
-        with causal attention; rows must be at most ``context`` long. With a cache the
-        tokens are appended after the cached ones (``start_pos`` must stay 0) and each
-        query attends to the ``context`` most recent keys, itself included.
+        Attention is causal over a sliding window: the query at absolute position ``t``
+        sees the keys at ``(t - context, t]``. For rows of at most ``context`` tokens
+        (training) that is plain causal attention.
+
+        Without a cache the rows start at absolute position ``start_pos`` (RoPE). With a
+        cache the tokens are appended after the cached ones (``start_pos`` must stay 0).
+        Cached decoding equals the uncached forward over the whole stream (with its
+        sliding window) at every layer; past ``context`` it differs from recomputing only
+        the last ``context`` tokens when there is more than one layer, because there the
+        kept keys of layer 2+ were computed when their own windows reached further back.
         """
         B, T = batch.tokens.shape
         device = batch.tokens.device
         x = self.embed(batch)  # (B, T, d)
         mask = None
         if cache is None:
-            if T > self.cfg.context:
-                raise ValueError(
-                    f"row of {T} tokens is longer than the context ({self.cfg.context}); "
-                    "use a KV cache to go past it"
-                )
             first = start_pos
+            if T > self.cfg.context:  # sliding-window attention, as the cache does
+                i = torch.arange(T, device=device)
+                mask = (i[None, :] <= i[:, None]) & (i[None, :] > i[:, None] - self.cfg.context)
         else:
             if start_pos:
                 raise ValueError("start_pos is for uncached calls; a cache knows its position")

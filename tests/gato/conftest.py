@@ -16,7 +16,8 @@ REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "configs"
 
 
-def build_tiny_data(root: Path) -> Path:
+def build_text_data(root: Path) -> Path:
+    """Tokenizer, captions and dialogues (no episodes)."""
     from gato.data.captions import save_caption_set, scene_arrays
     from gato.data.dialogues import scene_dialogues, write_chat_jsonl
     from gato.tokenizers.text import TextTokenizer
@@ -32,6 +33,11 @@ def build_tiny_data(root: Path) -> Path:
     lines += (REPO / "DESIGN.md").read_text(encoding="utf-8").splitlines()
     corpus.write_text("\n".join(lines * 2) + "\n", encoding="utf-8")
     TextTokenizer.train([corpus], root / "text.model", vocab_size=512)
+    return root
+
+
+def build_tiny_data(root: Path) -> Path:
+    build_text_data(root)
     collect_fake_episodes(root / "episodes" / "fake", episodes=8)
     return root
 
@@ -40,6 +46,11 @@ def collect_fake_episodes(path: Path, episodes: int) -> None:
     from gato.data.store import collect
 
     collect("fake", path, episodes=episodes, seed=0)
+
+
+@pytest.fixture(scope="session")
+def text_data(tmp_path_factory) -> Path:
+    return build_text_data(tmp_path_factory.mktemp("text-data"))
 
 
 @pytest.fixture(scope="session")

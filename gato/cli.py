@@ -287,7 +287,8 @@ def _run_train(args: argparse.Namespace) -> int:
     except TrainingDiverged as exc:
         print(f"gato: error: {exc}", file=sys.stderr)
         return 3
-    print(f"{result.status} at step {result.step}: {result.checkpoint}")
+    if result.checkpoint is not None:  # rank 0 (the one that writes checkpoints)
+        print(f"{result.status} at step {result.step}: {result.checkpoint}")
     if result.status == "interrupted":
         return 130 if result.signum == signal.SIGINT else 128 + result.signum
     return 0

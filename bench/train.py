@@ -22,14 +22,14 @@ REPO = Path(__file__).resolve().parents[1]
 TEXT_SIZE = 768
 
 
-def build_data(root: Path) -> None:
+def build_data(root: Path, n: int) -> None:
     from gato.data.captions import save_caption_set, scene_arrays
     from gato.data.dialogues import scene_dialogues, write_chat_jsonl
     from gato.tokenizers.text import TextTokenizer
 
-    caps = scene_arrays("train", 256, seed=0, image_size=64)
+    caps = scene_arrays("train", n, seed=0, image_size=64)
     save_caption_set(root / "captions.npz", caps)
-    dialogues = scene_dialogues(256, seed=0)
+    dialogues = scene_dialogues(n, seed=0)
     write_chat_jsonl(root / "chat.jsonl", dialogues)
     lines = [str(c) for c in caps["captions"]] + [m["content"] for d in dialogues for m in d]
     lines += (REPO / "DESIGN.md").read_text(encoding="utf-8").splitlines()
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> dict:
     figures: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        build_data(root)
+        build_data(root, 32 if args.quick else 256)
         for preset in presets:
             f: dict = {}
             with_workers = overrides(root, preset, steps, batch, 1, dtype)

@@ -16,7 +16,7 @@ from gato.config import load_run_config
 from gato.metrics import read_metrics
 from gato.train import TrainingDiverged, param_groups, train
 
-from .conftest import CONFIGS, REPO
+from ..conftest import CONFIGS, REPO
 
 DEBUG = str(CONFIGS / "debug.toml")
 # The episode entry of configs/debug.toml swapped for a second caption entry: runs that do

@@ -249,6 +249,50 @@ def _run_data_all(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a checkpoint on a weighted mixture of episodes, captions and dialogues",
+        description="Train per a TOML run config (see configs/). Under `torchrun "
+        "--nproc_per_node=N` the same command trains with DistributedDataParallel.",
+    )
+    p.add_argument("--config", help="run config TOML (optional with --resume: the saved one)")
+    p.add_argument("--out", required=True, type=Path, help="run directory (checkpoints, metrics)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set optim.lr=3e-4 (repeatable)",
+    )
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    p.add_argument(
+        "--stop-at", type=int, metavar="STEP", help="stop (with a checkpoint) after STEP steps"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    import signal
+
+    from gato.train import TrainingDiverged, resolve_run_config, train
+
+    cfg = resolve_run_config(args.config, args.overrides, args.out, args.resume)
+    try:
+        result = train(
+            cfg, args.out, resume=args.resume, stop_at=args.stop_at, progress=not args.no_progress
+        )
+    except TrainingDiverged as exc:
+        print(f"gato: error: {exc}", file=sys.stderr)
+        return 3
+    print(f"{result.status} at step {result.step}: {result.checkpoint}")
+    if result.status == "interrupted":
+        return 130 if result.signum == signal.SIGINT else 128 + result.signum
+    return 0
+
+
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "bench",
@@ -308,6 +352,45 @@ def _run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_model_info(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "model-info",
+        help="print a model preset's shape and parameter count (no weights allocated)",
+        description="Build the preset's model on the meta device (no memory for weights) and "
+        "print its parameter count by part; a tied head is counted once.",
+    )
+    p.add_argument("preset", metavar="PRESET", help="preset name, e.g. debug, cpu-small, gato-79m")
+    p.set_defaults(func=_run_model_info)
+
+
+def _run_model_info(args: argparse.Namespace) -> int:
+    import torch
+
+    from gato.config import load_preset
+    from gato.model import Gato
+
+    cfg = load_preset(args.preset)
+    with torch.device("meta"):
+        counts = Gato(cfg).param_counts()
+    print(
+        f"{cfg.name}: {cfg.n_layer} layers, d_model {cfg.d_model}, d_ff {cfg.d_ff}, "
+        f"{cfg.n_head} heads, context {cfg.context}, vocab {cfg.vocab.size} "
+        f"(text {cfg.text_size}), head {'tied' if cfg.tie_head else 'untied'}"
+    )
+    rows = [
+        ("token embedding", counts.token_embedding),
+        ("patch embedding", counts.patch_embedding),
+        ("other embeddings", counts.other_embeddings),
+        ("blocks", counts.blocks),
+    ]
+    if not cfg.tie_head:
+        rows.append(("head", counts.head))
+    rows.append(("total", counts.total))
+    for name, n in rows:
+        print(f"  {name:17s} {n:>15,d}  ({n / 1e6:,.2f}M)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gato",
@@ -320,7 +403,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     _add_tokenize(sub)
     _add_data(sub)
+    _add_train(sub)
     _add_bench(sub)
+    _add_model_info(sub)
     return parser
 
 

@@ -14,15 +14,17 @@ from :func:`load_trained`, so they all read a checkpoint the same way:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from gato.checkpoint import load_checkpoint, resolve_checkpoint
+from gato.checkpoint import Checkpoint, load_checkpoint, resolve_checkpoint, save_checkpoint
 from gato.config import ModelConfig, RunConfig, SourceKind, from_dict, run_config_from_dict
 from gato.model import Gato
 from gato.sequence import Tokenizers
@@ -102,6 +104,27 @@ def load_trained(path: str | os.PathLike, device: str | torch.device = "cpu") ->
         run=run,
         path=directory,
     )
+
+
+def save_trained(
+    run_dir: str | os.PathLike,
+    model: Gato,
+    tasks: Sequence[str],
+    text: TextTokenizer | None = None,
+    step: int = 0,
+) -> Path:
+    """Write ``model`` as an inference-only checkpoint ``run_dir/step_*`` (no optimizer).
+
+    Its config holds only the ``model`` table and its state the task list; used by tests
+    and by anything that builds a model outside ``gato train``.
+    """
+    ckpt = Checkpoint(
+        model={k: v.detach().cpu() for k, v in model.state_dict().items()},
+        config={"model": dataclasses.asdict(model.cfg)},
+        text_model=None if text is None else text.model_bytes,
+        state={"tasks": list(tasks)},
+    )
+    return save_checkpoint(run_dir, step, ckpt)
 
 
 def check_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], where: str) -> None:

@@ -90,8 +90,8 @@ def _parse_list(text: str, kind: type, flag: str) -> list:
 
 # ---------------------------------------------------------------- gato data (vision-language)
 # `_add_data_vl(data_sub)` adds the caption/text/chat builders to the `gato data` group;
-# `_add_data` (below, a stand-in until the group from `gato data collect` lands) only
-# creates the group and calls it.
+# `_add_data_collect(data_sub)` adds `collect` (expert demonstrations); `_add_data` creates
+# the group and calls both.
 
 
 def _data_common(p: argparse.ArgumentParser, seed: bool = True) -> None:
@@ -166,10 +166,102 @@ def _add_data_vl(data_sub: argparse._SubParsersAction) -> None:
 
 
 def _add_data(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("data", help="build data sets (captions, text, dialogues, tokenizer)")
+    p = sub.add_parser(
+        "data", help="build data sets (demonstrations, captions, text, dialogues, tokenizer)"
+    )
     data_sub = p.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
     data_sub.required = True
+    _add_data_collect(data_sub)
     _add_data_vl(data_sub)
+
+
+# ---------------------------------------------------------------- gato data collect, tasks, scores
+
+
+def _add_data_collect(data_sub: argparse._SubParsersAction) -> None:
+    p = data_sub.add_parser(
+        "collect",
+        help="record expert demonstrations of a task into an episode store",
+        description="Play the task's scripted expert (episode i from env seed SEED+i) and "
+        "store the episodes losslessly in DIR. Re-running the same command resumes; "
+        "--episodes is the total wanted.",
+    )
+    p.add_argument("--task", required=True, help="task name (see `gato tasks`)")
+    p.add_argument("--episodes", type=int, required=True, help="episodes to keep in total")
+    p.add_argument("--out", required=True, type=Path, help="store directory")
+    p.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="first env seed (default 0)")
+    p.add_argument(
+        "--min-score-frac",
+        type=float,
+        default=0.8,
+        help="keep episodes with expert-normalised score >= this (paper: 0.8; 0 keeps all)",
+    )
+    p.set_defaults(func=_run_data_collect)
+
+
+def _run_data_collect(args: argparse.Namespace) -> int:
+    from gato.data.collect import collect
+
+    s = collect(
+        args.task,
+        args.episodes,
+        args.out,
+        workers=args.workers,
+        seed=args.seed,
+        min_score_frac=args.min_score_frac,
+    )
+    print(
+        f"{args.out}: {s.episodes} episodes of {args.task} ({s.new_episodes} new, "
+        f"{s.rejected} rejected below {s.min_return}), {s.steps_per_second:,.0f} env steps/s"
+    )
+    return 0
+
+
+def _add_tasks(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tasks", help="list every task: observation, action, random/expert score")
+    p.set_defaults(func=_run_tasks)
+
+
+def _run_tasks(args: argparse.Namespace) -> int:
+    from gato.envs.scores import format_task_table
+
+    print(format_task_table())
+    return 0
+
+
+def _add_scores(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "scores",
+        help="measure random and expert scores of tasks (--write updates envs/scores.json)",
+    )
+    p.add_argument("--tasks", help="comma-separated task names (default: every task)")
+    p.add_argument("--episodes", type=int, default=20, help="episodes per policy (default 20)")
+    p.add_argument("--seed", type=int, help="first env seed (default: the table's 1000000)")
+    p.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    p.add_argument("--write", action="store_true", help="rewrite these rows of the table")
+    p.set_defaults(func=_run_scores)
+
+
+def _run_scores(args: argparse.Namespace) -> int:
+    from gato.envs import task_names
+    from gato.envs.scores import SEED_BASE, measure, write_scores
+
+    tasks = _sources_arg(args.tasks) or task_names()
+    rows = {}
+    for task in tasks:
+        seed = SEED_BASE if args.seed is None else args.seed
+        row = measure(task, args.episodes, seed, args.workers)
+        rows[task] = row
+        print(
+            f"{task:24s} random {row.random.mean:9.2f} +/- {row.random.std:7.2f}   "
+            f"expert {row.expert.mean:9.2f} +/- {row.expert.std:7.2f}   ({args.episodes} ep)",
+            flush=True,
+        )
+    if args.write:
+        write_scores(rows)
+        print(f"wrote {len(rows)} rows to the score table")
+    return 0
 
 
 def _sources_arg(text: str | None) -> list[str] | None:
@@ -287,7 +379,8 @@ def _run_train(args: argparse.Namespace) -> int:
     except TrainingDiverged as exc:
         print(f"gato: error: {exc}", file=sys.stderr)
         return 3
-    print(f"{result.status} at step {result.step}: {result.checkpoint}")
+    if result.checkpoint is not None:  # rank 0 (the one that writes checkpoints)
+        print(f"{result.status} at step {result.step}: {result.checkpoint}")
     if result.status == "interrupted":
         return 130 if result.signum == signal.SIGINT else 128 + result.signum
     return 0
@@ -528,6 +621,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tokenize(sub)
     _add_data(sub)
     _add_train(sub)
+    _add_tasks(sub)
+    _add_scores(sub)
     _add_bench(sub)
     _add_model_info(sub)
     _add_eval(sub)

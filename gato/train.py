@@ -262,8 +262,16 @@ def _run(cfg, out, env, device, mixture, text, ckpt, stop_at, progress) -> Train
     result = TrainResult(step=start, status="done", checkpoint=None)
     window = _Window()
     step = start
+
+    def run_eval(at: int) -> None:
+        held = evaluate(model, mixture, tc.eval_batches, autocast, device)
+        if writer is not None:
+            writer.write(at, **{f"eval/{k}": v for k, v in held.items() if not math.isnan(v)})
+
     with _StopFlag() as stop:
         try:
+            if tc.eval_interval and step == 0 and end > 0:
+                run_eval(0)  # the baseline every later held-out loss is compared with
             while step < end:
                 t0 = time.perf_counter()
                 micro = []
@@ -317,11 +325,7 @@ def _run(cfg, out, env, device, mixture, text, ckpt, stop_at, progress) -> Train
                         bar.update(1)
                         bar.set_postfix(loss=f"{reduced.loss:.3f}", tok_s=f"{window.rate:.0f}")
                 if tc.eval_interval and (step % tc.eval_interval == 0 or step == end):
-                    held = evaluate(model, mixture, tc.eval_batches, autocast, device)
-                    if writer is not None:
-                        writer.write(
-                            step, **{f"eval/{k}": v for k, v in held.items() if not math.isnan(v)}
-                        )
+                    run_eval(step)
                 if reduced.stop:
                     result.status = "interrupted"
                     result.signum = stop.signum or signal.SIGTERM  # another rank's signal
@@ -393,7 +397,9 @@ def _wrap(raw: nn.Module, cfg: RunConfig, env: distributed.DistEnv, device) -> n
             from torch.nn.parallel import DistributedDataParallel
 
             ids = [device.index] if device.type == "cuda" else None
-            model = DistributedDataParallel(raw, device_ids=ids)
+            # A rank's micro-batch may lack a modality (no images: the patch embedding
+            # gets no gradient there), so DDP must look for unused parameters.
+            model = DistributedDataParallel(raw, device_ids=ids, find_unused_parameters=True)
     else:
         model = _NoSync(raw)
     if cfg.train.compile:

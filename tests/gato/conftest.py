@@ -43,9 +43,9 @@ def build_tiny_data(root: Path) -> Path:
 
 
 def collect_fake_episodes(path: Path, episodes: int) -> None:
-    from gato.data.store import collect
+    from gato.data.collect import collect
 
-    collect("fake", path, episodes=episodes, seed=0)
+    collect("fake", episodes, path, seed=0, min_score_frac=0.0, progress=False)
 
 
 @pytest.fixture(scope="session")

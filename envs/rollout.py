@@ -1,0 +1,104 @@
+"""Run a policy for one episode and record it as an :class:`~gato.envs.spec.Episode`.
+
+A policy is either an :class:`~gato.envs.experts.base.Expert` (which sees the
+env) or any callable ``obs -> action``. Randomness is derived from the seed
+alone: the env is reset with ``seed``, an expert's rng and the random policy's
+action sampler are seeded from ``(seed, stream)``, so one seed is one episode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from gato.envs.experts.base import Expert
+from gato.envs.spec import Episode
+
+Policy = Expert | Callable[[Any], Any]
+
+# Separate generator streams for the expert and the random policy, both derived
+# from the episode seed, so they never share draws with the env's own generator.
+EXPERT_STREAM = 1
+RANDOM_STREAM = 2
+
+
+def rollout(
+    env: gym.Env,
+    policy: Policy,
+    seed: int,
+    task: str = "",
+    max_steps: int | None = None,
+) -> Episode:
+    """Play one episode of ``policy`` on ``env`` from ``env.reset(seed=seed)``.
+
+    Returns an Episode whose ``observations[key]`` is ``(T, ...)`` (the observation
+    each action was taken on; the final observation is not kept), ``actions`` is
+    ``(T,)`` int64 or ``(T, A)`` float32 and ``rewards`` is ``(T,)`` float32.
+    ``max_steps`` stops early and marks the episode truncated.
+    """
+    if isinstance(policy, Expert):
+        policy.reset(env, np.random.default_rng([seed, EXPERT_STREAM]))
+        act = lambda obs: policy.act(env, obs)  # noqa: E731
+    else:
+        act = policy
+    obs, _ = env.reset(seed=seed)
+    observations: list[Any] = []
+    actions: list[Any] = []
+    rewards: list[float] = []
+    terminated = truncated = False
+    while not (terminated or truncated):
+        if max_steps is not None and len(actions) >= max_steps:
+            truncated = True
+            break
+        action = act(obs)
+        observations.append(obs)
+        actions.append(action)
+        obs, reward, terminated, truncated, _ = env.step(action)
+        rewards.append(float(reward))
+    return Episode(
+        task=task,
+        observations=_stack_observations(observations, env.observation_space),
+        actions=_stack_actions(actions, env.action_space),
+        rewards=np.asarray(rewards, dtype=np.float32),
+        terminated=bool(terminated),
+        truncated=bool(truncated),
+        seed=seed,
+    )
+
+
+def random_policy(env: gym.Env, seed: int) -> Callable[[Any], Any]:
+    """A uniform random policy over ``env.action_space``, seeded from ``(seed, RANDOM_STREAM)``."""
+    space = env.action_space
+    space.seed(int(np.random.SeedSequence([seed, RANDOM_STREAM]).generate_state(1)[0]))
+    return lambda obs: space.sample()
+
+
+def random_rollout(env: gym.Env, seed: int, task: str = "") -> Episode:
+    """One episode of uniformly random actions."""
+    return rollout(env, random_policy(env, seed), seed, task)
+
+
+def _stack_observations(observations: list[Any], space: gym.Space) -> dict[str, np.ndarray]:
+    if not isinstance(space, gym.spaces.Dict):
+        raise ValueError(f"rollout needs a Dict observation space (gato.envs.make), got {space}")
+    out = {}
+    for key, sub in space.spaces.items():
+        values = [o[key] for o in observations]
+        if isinstance(sub, gym.spaces.Text):
+            out[key] = np.asarray(values, dtype=np.str_)  # (T,) strings
+        else:
+            empty = np.zeros((0, *sub.shape), dtype=sub.dtype)
+            out[key] = np.stack(values).astype(sub.dtype, copy=False) if values else empty
+    return out
+
+
+def _stack_actions(actions: list[Any], space: gym.Space) -> np.ndarray:
+    if isinstance(space, gym.spaces.Discrete):
+        return np.asarray(actions, dtype=np.int64).reshape(len(actions))  # (T,)
+    if isinstance(space, gym.spaces.Box):
+        flat = np.asarray(actions, dtype=np.float32).reshape(len(actions), -1)  # (T, A)
+        return flat
+    raise ValueError(f"unsupported action space {space}")

@@ -1,0 +1,203 @@
+"""Record expert demonstrations of a task into an episode store (``gato data collect``).
+
+Attempt ``a`` plays the task's expert from env seed ``seed + a``; an episode
+whose return is below the filter threshold is rejected (recorded in the
+manifest, no shard), otherwise its shard ``ep_{a:07d}.npz`` is kept. Attempts
+are consumed in order until ``episodes`` are kept, so the store is the same
+for any number of workers and for an interrupted-then-resumed run: re-running
+the same command continues from the manifest's next attempt (``--episodes`` is
+the total wanted, raise it to append more).
+
+Filter threshold (the paper keeps episodes with at least 80% of the expert's
+return): with measured scores, ``min_return = random + frac * (expert - random)``,
+i.e. an expert-normalised score of at least ``frac``, which also makes sense for
+tasks whose returns are negative. ``frac = 0`` keeps everything.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from gato.data.store import ShardRecord, StoreWriter, shard_name, write_shard
+from gato.envs import expert, make, spec
+from gato.envs.rollout import rollout
+from gato.envs.spec import Episode
+
+FLUSH_SECONDS = 1.0  # rewrite the manifest at most this often (and at the end)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The outcome of one attempt: a kept shard (``record``) or a rejected return."""
+
+    attempt: int
+    seed: int
+    score: float
+    steps: int
+    record: ShardRecord | None
+    episode: Episode | None  # observations emptied: only carries the array specs
+
+
+@dataclass(frozen=True)
+class CollectSummary:
+    episodes: int  # kept in the store, in total
+    new_episodes: int
+    rejected: int  # in this run
+    steps: int  # env steps played in this run (kept and rejected)
+    seconds: float
+    min_return: float | None
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.steps / self.seconds if self.seconds > 0 else 0.0
+
+
+def min_return_for(task: str, min_score_frac: float) -> float | None:
+    """The filter threshold for ``task`` (None when ``min_score_frac`` is 0)."""
+    if min_score_frac <= 0:
+        return None
+    s = spec(task)
+    if s.random_score is None or s.expert_score is None:
+        raise ValueError(
+            f"task {task!r} has no measured scores to filter by: run "
+            f"`gato scores --tasks {task} --write` or pass --min-score-frac 0"
+        )
+    return s.random_score + min_score_frac * (s.expert_score - s.random_score)
+
+
+# One env and expert per worker process, reused across its episodes.
+_CACHE: dict[str, tuple] = {}
+
+
+def _attempt(args: tuple[str, str, int, int, float | None, int]) -> Attempt:
+    task, out, attempt, seed, min_return, chunk_steps = args
+    if task not in _CACHE:
+        _CACHE[task] = (make(task), expert(task))
+    env, policy = _CACHE[task]
+    episode = rollout(env, policy, seed, task)
+    record = None
+    if min_return is None or episode.score >= min_return:
+        record = write_shard(Path(out), shard_name(attempt), episode, chunk_steps)
+    specs = Episode(
+        task,
+        {k: v[:0] for k, v in episode.observations.items()},
+        episode.actions[:0],
+        episode.rewards[:0],
+    )
+    return Attempt(attempt, seed, episode.score, len(episode), record, specs)
+
+
+def collect(
+    task: str,
+    episodes: int,
+    out: str | Path,
+    *,
+    workers: int = 1,
+    seed: int = 0,
+    min_score_frac: float = 0.8,
+    min_return: float | None = None,
+    progress: bool = True,
+    max_attempts: int | None = None,
+) -> CollectSummary:
+    """Collect until the store at ``out`` holds ``episodes`` kept expert episodes of ``task``.
+
+    ``min_return`` overrides the threshold derived from ``min_score_frac``.
+    ``max_attempts`` bounds the attempts of this run (an expert that never passes
+    the filter is an error, not an endless loop; default ``10 * episodes + 100``).
+    """
+    from tqdm import tqdm
+
+    if episodes < 0 or workers < 1:
+        raise ValueError("--episodes must be >= 0 and --workers >= 1")
+    spec(task)  # unknown task -> ValueError
+    if min_return is None:
+        min_return = min_return_for(task, min_score_frac)
+    writer = StoreWriter(out, task)
+    params = {"seed_base": seed, "min_return": min_return}
+    if writer.manifest is not None:
+        before = {k: writer.manifest.collection.get(k) for k in params}
+        if before != params:
+            raise ValueError(
+                f"{out} was collected with {before}, not {params}: "
+                "pass the same --seed/--min-score-frac to continue, or use another --out"
+            )
+        collection = writer.manifest.collection
+    else:
+        collection = {**params, "next_attempt": 0, "rejected": []}
+    writer.remove_orphans()  # shards of attempts a previous run never recorded
+    start_kept, start = len(writer), time.perf_counter()
+    first_attempt = next_attempt = collection["next_attempt"]
+    budget = max_attempts if max_attempts is not None else 10 * episodes + 100
+    steps = rejected = 0
+    last_flush = time.perf_counter()
+    bar = tqdm(
+        total=episodes, initial=min(start_kept, episodes), desc=f"collect {task}",
+        unit="ep", disable=not progress,
+    )  # fmt: skip
+    results = _attempts(task, out, seed, next_attempt, min_return, writer, workers)
+    try:
+        while len(writer) < episodes:
+            if next_attempt - first_attempt >= budget:
+                raise RuntimeError(
+                    f"{task}: only {len(writer) - start_kept} of {episodes - start_kept} "
+                    f"episodes passed min_return={min_return} in {budget} attempts"
+                )
+            result = next(results)
+            steps += result.steps
+            if result.record is None:
+                rejected += 1
+                collection["rejected"].append({"seed": result.seed, "score": result.score})
+            else:
+                writer.append(result.record, result.episode, flush=False)
+                bar.update(1)
+            next_attempt = result.attempt + 1
+            if writer.manifest is not None:  # None until the first episode is kept
+                writer.manifest.collection = {**collection, "next_attempt": next_attempt}
+            bar.set_postfix(steps=steps, rejected=rejected)
+            if time.perf_counter() - last_flush > FLUSH_SECONDS:
+                writer.flush()
+                last_flush = time.perf_counter()
+    finally:
+        results.close()  # stops the worker pool before orphans are cleaned up
+        # Whatever happened, the manifest lists every episode finished so far.
+        writer.flush()
+        bar.close()
+        writer.remove_orphans()
+    return CollectSummary(
+        episodes=len(writer),
+        new_episodes=len(writer) - start_kept,
+        rejected=rejected,
+        steps=steps,
+        seconds=time.perf_counter() - start,
+        min_return=min_return,
+    )
+
+
+def _attempts(
+    task: str,
+    out: str | Path,
+    seed: int,
+    first: int,
+    min_return: float | None,
+    writer: StoreWriter,
+    workers: int,
+) -> Iterator[Attempt]:
+    """Attempts ``first, first + 1, ...`` in order, played by ``workers`` processes."""
+    job = lambda a: (task, str(out), a, seed + a, min_return, writer.chunk_steps)  # noqa: E731
+    if workers == 1:
+        a = first
+        while True:
+            yield _attempt(job(a))
+            a += 1
+    # Rounds of a few attempts per worker: Pool.imap would otherwise drain an
+    # endless iterator; the pool is terminated when the caller stops.
+    with mp.get_context("spawn").Pool(workers) as pool:
+        a = first
+        while True:
+            batch = range(a, a + 4 * workers)
+            yield from pool.imap(_attempt, [job(i) for i in batch], chunksize=1)
+            a = batch.stop

@@ -1,0 +1,87 @@
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import gato.envs as envs
+from gato.envs.experts.base import Expert
+from gato.envs.scores import format_task_table, load_scores
+
+CLASSIC = ["cartpole", "acrobot", "mountaincar", "pendulum", "mountaincar-continuous"]
+FAKE = ["fake", "fake-continuous", "fake-image"]
+ATARI = ["pong", "breakout", "freeway", "boxing"]
+
+
+def test_every_required_task_is_registered():
+    assert set(CLASSIC + FAKE + ATARI) <= set(envs.task_names())
+
+
+def test_unknown_task_is_a_value_error_listing_the_known_ones():
+    with pytest.raises(ValueError, match="unknown task 'nope'.*pong.*cartpole"):
+        envs.make("nope")
+    with pytest.raises(ValueError, match="known tasks"):
+        envs.spec("nope")
+
+
+def test_atari_specs_are_listed_without_starting_the_emulator():
+    for task in ATARI:
+        s = envs.spec(task)
+        assert s.action.n == 18  # the full action set in every game
+        assert s.observation["image"].shape == (80, 80, 1)
+
+
+@pytest.mark.parametrize("task", CLASSIC + FAKE)
+def test_make_passes_gymnasium_check_env(task):
+    env = envs.make(task)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. CartPole's infinite velocity bounds
+        check_env(env, skip_render_check=True)
+
+
+@pytest.mark.parametrize("task", CLASSIC + FAKE)
+def test_env_spaces_match_the_task_spec(task):
+    env, s = envs.make(task), envs.spec(task)
+    assert isinstance(env.observation_space, gym.spaces.Dict)
+    assert set(env.observation_space.spaces) == set(s.observation)
+    for key, f in s.observation.items():
+        assert env.observation_space[key].shape == f.shape
+    if s.action.is_discrete:
+        assert env.action_space.n == s.action.n
+    else:
+        assert np.all(np.isfinite(env.action_space.low)) and np.all(
+            np.isfinite(env.action_space.high)
+        )
+        assert tuple(env.action_space.low) == s.action.low
+        assert tuple(env.action_space.high) == s.action.high
+    if "state" in s.observation:
+        assert env.observation_space["state"].dtype == np.float32
+    obs, _ = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+
+
+@pytest.mark.parametrize("task", CLASSIC + FAKE)
+def test_measured_scores_are_loaded_into_the_spec(task):
+    s = envs.spec(task)
+    row = load_scores()[task]
+    assert s.random_score == row.random.mean and s.expert_score == row.expert.mean
+    assert row.random.episodes >= 20 and len(row.random.seeds) == row.random.episodes
+    assert s.expert_score > s.random_score
+    assert s.normalised(s.expert_score) == pytest.approx(1.0)
+    assert s.normalised(s.random_score) == pytest.approx(0.0)
+
+
+def test_expert_factory_returns_a_fresh_expert():
+    a, b = envs.expert("cartpole"), envs.expert("cartpole")
+    assert isinstance(a, Expert) and a is not b
+
+
+def test_task_table_lists_every_task_and_unmeasured_rows():
+    table = format_task_table()
+    for task in envs.task_names():
+        assert task in table
+    # Atari rows are filled in after the Atari branch lands; until then they say so.
+    for line in table.splitlines():
+        if line.startswith("pong") and "pong" not in load_scores():
+            assert "not measured" in line

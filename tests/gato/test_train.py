@@ -1,0 +1,244 @@
+"""`gato train`: loss goes down, resume repeats the run exactly, errors and signals are clean."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from gato.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
+from gato.config import load_run_config
+from gato.metrics import read_metrics
+from gato.train import TrainingDiverged, param_groups, train
+
+from .conftest import CONFIGS, REPO
+
+DEBUG = str(CONFIGS / "debug.toml")
+# The episode entry of configs/debug.toml swapped for a second caption entry: runs that do
+# not test episodes need no episode store.
+TEXT_ONLY = [
+    "data.mixture.0.kind=captions",
+    "data.mixture.0.path=captions.npz",
+    "data.mixture.0.task=captions2",
+]
+
+
+def _cfg(root, *overrides):
+    return load_run_config(DEBUG, [f"data.dir={root}", *overrides])
+
+
+def _losses(run):
+    return {r["step"]: r["loss"] for r in read_metrics(run / "metrics.jsonl") if "loss" in r}
+
+
+def _cli(*args, **kw):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "gato", *args], capture_output=True, text=True, env=env, **kw
+    )
+
+
+def test_tiny_run_lowers_every_tasks_heldout_loss(tiny_data, tmp_path):
+    t0 = time.perf_counter()
+    cfg = _cfg(tiny_data, "train.steps=40", "train.eval_interval=40", "train.eval_batches=2")
+    result = train(cfg, tmp_path / "run", progress=False)
+    assert result.status == "done" and result.step == 40
+    evals = [r for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if r["step"] in (0, 40)]
+    first = {k: v for k, v in evals[0].items() if k.startswith("eval/")}
+    last = {k: v for k, v in evals[-1].items() if k.startswith("eval/")}
+    assert set(first) == {"eval/fake", "eval/captions", "eval/chat"} == set(last)
+    for task in first:
+        assert last[task] < first[task] - 0.5, (task, first[task], last[task])
+    rows = [r for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if "loss" in r]
+    assert any("action_loss" in r for r in rows) and any("text_loss" in r for r in rows)
+    assert all(0.0 <= r["data_wait_fraction"] <= 1.0 and r["tokens_per_s"] > 0 for r in rows)
+    assert time.perf_counter() - t0 < 60
+
+
+def test_resume_repeats_the_losses_and_weights_of_an_uninterrupted_run(text_data, tmp_path):
+    cfg = _cfg(text_data, *TEXT_ONLY, "train.steps=12", "train.checkpoint_interval=3")
+    whole = train(cfg, tmp_path / "whole", progress=False)
+    part = train(cfg, tmp_path / "cut", stop_at=6, progress=False)
+    assert part.status == "paused" and part.step == 6
+    resumed = train(cfg, tmp_path / "cut", resume=True, progress=False)
+    assert resumed.step == 12
+    assert resumed.losses == whole.losses[6:]  # bit for bit
+    assert _losses(tmp_path / "cut") == _losses(tmp_path / "whole")
+    a = load_checkpoint(tmp_path / "whole").model
+    b = load_checkpoint(tmp_path / "cut").model
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_checkpoint_holds_config_tokenizer_optimizer_and_data_position(text_data, tmp_path):
+    cfg = _cfg(
+        text_data, *TEXT_ONLY, "train.steps=4", "train.keep=2", "train.checkpoint_interval=1"
+    )
+    train(cfg, tmp_path / "run", progress=False)
+    assert [p.name for p in list_checkpoints(tmp_path / "run")] == [
+        "step_00000003",
+        "step_00000004",
+    ]
+    ck = load_checkpoint(tmp_path / "run")
+    assert ck.config == json.loads(json.dumps(cfg.to_dict()))
+    assert ck.text_model == (text_data / "text.model").read_bytes()
+    assert ck.state["step"] == 4 and ck.state["data_position"]["next_step"] == 4
+    assert ck.optimizer["state"]  # AdamW moments
+
+
+def test_weight_decay_skips_biases_norms_and_embeddings():
+    from gato.model import Gato
+
+    cfg = load_run_config(DEBUG)
+    model = Gato(cfg.model)
+    decay, no_decay = param_groups(model, 0.1)
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert all(p.ndim >= 2 for p in decay["params"])
+    skipped = {names[id(p)] for p in no_decay["params"]}
+    assert "tok_emb.weight" in skipped and "ln_f.weight" in skipped
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+
+
+@pytest.mark.parametrize(
+    "override, needle",
+    [
+        ("optim.lrr=1", "unknown key 'optim.lrr'"),
+        ("train.steps=many", "train.steps: expected int, got str"),
+        ("data.mixture.1.path=nowhere.npz", "data.mixture[1].path: not found"),
+    ],
+)
+def test_bad_config_is_one_line_exit_2_and_writes_nothing(text_data, tmp_path, override, needle):
+    run = tmp_path / "run"
+    p = _cli("train", "--config", DEBUG, "--out", str(run), "--set", f"data.dir={text_data}",
+             *sum((["--set", o] for o in TEXT_ONLY), []), "--set", override)  # fmt: skip
+    assert p.returncode == 2, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], p.stderr
+    assert not run.exists()
+
+
+def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(text_data, tmp_path):
+    cfg = _cfg(text_data, *TEXT_ONLY, "train.steps=8", "train.checkpoint_interval=2")
+    run = tmp_path / "run"
+    train(cfg, run, stop_at=4, progress=False)
+    good = load_checkpoint(run).model
+    # An infinite learning rate: the first update makes the weights inf, the next loss NaN.
+    p = _cli("train", "--out", str(run), "--resume", "--no-progress", "--set", "optim.lr=inf")
+    assert p.returncode == 3, p.stderr
+    assert "stopped without saving" in p.stderr and "step_00000004" in p.stderr
+    assert latest_checkpoint(run).name == "step_00000004"
+    assert all(torch.equal(good[k], v) for k, v in load_checkpoint(run).model.items())
+    with pytest.raises(TrainingDiverged):
+        train(load_run_config(DEBUG, [f"data.dir={text_data}", *TEXT_ONLY, "optim.lr=inf"]),
+              tmp_path / "fresh", progress=False)  # fmt: skip
+    assert latest_checkpoint(tmp_path / "fresh") is None
+
+
+def test_ctrl_c_writes_a_final_checkpoint_and_exits_130(text_data, tmp_path):
+    run = tmp_path / "run"
+    sets = [f"data.dir={text_data}", *TEXT_ONLY, "train.steps=100000", "train.eval_interval=0"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gato", "train", "--config", DEBUG, "--out", str(run),
+         "--no-progress", *sum((["--set", s] for s in sets), [])],
+        stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    deadline = time.time() + 60
+    while (
+        time.time() < deadline and len(_losses(run) if (run / "metrics.jsonl").exists() else {}) < 3
+    ):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    last = max(_losses(run))
+    assert latest_checkpoint(run).name == f"step_{last:08d}"
+    assert "interrupted at step" in out
+
+
+def _torchrun(nproc, *args, timeout=300):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
+           "--standalone", "-m", "gato", "train", *args]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_match_one_process_with_the_same_global_batch(text_data, tmp_path):
+    # Text only: training-mode randomness inside the model (dropout, here 0, and the patch
+    # position jitter of images) is drawn per process, so it cannot match across process
+    # counts; with no images the two runs see the same computation up to reduction order.
+    text = [
+        "data.mixture.0.kind=dialogues",
+        "data.mixture.0.path=chat.jsonl",
+        "data.mixture.0.task=chat2",
+        "data.mixture.1.kind=dialogues",
+        "data.mixture.1.path=chat.jsonl",
+        "data.mixture.1.task=chat3",
+    ]
+    sets = [f"data.dir={text_data}", *text, "train.steps=6", "train.eval_interval=0",
+            "train.checkpoint_interval=0", "train.threads=1"]  # fmt: skip
+    single = _cfg(text_data, *sets[1:], "train.batch_size=4")
+    train(single, tmp_path / "one", progress=False)
+    args = ["--config", DEBUG, "--out", str(tmp_path / "two"), "--no-progress"]
+    p = _torchrun(2, *args, *sum((["--set", s] for s in [*sets, "train.batch_size=2"]), []))
+    assert p.returncode == 0, p.stderr[-3000:]
+    a = load_checkpoint(tmp_path / "one").model
+    b = load_checkpoint(tmp_path / "two").model
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-5)  # fp32 reduction order
+    la, lb = _losses(tmp_path / "one"), _losses(tmp_path / "two")
+    assert la.keys() == lb.keys()
+    for s in la:
+        assert abs(la[s] - lb[s]) < 1e-4
+
+
+@pytest.mark.slow
+def test_sigkill_during_checkpoint_save_then_resume_equals_uninterrupted_run(text_data, tmp_path):
+    sets = [f"data.dir={text_data}", *TEXT_ONLY, "train.steps=40", "train.eval_interval=0",
+            "train.checkpoint_interval=1", "train.keep=3", "model.d_model=128",
+            "model.d_ff=512", "model.n_layer=4"]  # fmt: skip
+    # (a bigger model than the preset: longer saves for the kill to land in)
+    whole = train(_cfg(text_data, *sets[1:]), tmp_path / "whole", progress=False)
+    run = tmp_path / "run"
+    killed_mid_save = False
+    for attempt in range(8):  # a save takes milliseconds: retry until a kill lands inside one
+        cmd = [sys.executable, "-m", "gato", "train", "--out", str(run), "--no-progress"]
+        cmd += ["--resume"] if attempt else ["--config", DEBUG]
+        proc = subprocess.Popen(
+            cmd + sum((["--set", s] for s in sets), []),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )  # fmt: skip
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            if run.is_dir() and any(p.name.startswith(".tmp-step_") for p in os.scandir(run)):
+                if latest_checkpoint(run) is not None:  # at least one complete save before
+                    proc.send_signal(signal.SIGKILL)
+                    break
+        proc.wait(timeout=30)
+        if any(p.name.startswith(".tmp-step_") for p in os.scandir(run)):
+            killed_mid_save = True  # the torn save is still on disk
+            break
+    assert killed_mid_save, "never caught the run inside a checkpoint save"
+    before = latest_checkpoint(run)
+    assert before is not None and load_checkpoint(before).state["step"] < 40
+    resumed = train(_cfg(text_data, *sets[1:]), run, resume=True, progress=False)
+    assert resumed.step == 40
+    assert not any(p.name.startswith(".tmp-") for p in os.scandir(run))
+    a, b = load_checkpoint(tmp_path / "whole").model, load_checkpoint(run).model
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert whole.losses[-len(resumed.losses) :] == resumed.losses
+
+
+def test_train_cli_is_registered():
+    p = _cli("train", "--help")
+    assert p.returncode == 0 and "--resume" in p.stdout
+    assert shutil.which(sys.executable)
+    assert (REPO / "configs" / "cpu-small.toml").is_file()

@@ -484,6 +484,130 @@ def _run_model_info(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- gato eval / gato play
+
+
+def _policy_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", required=True, help="checkpoint or run directory")
+    p.add_argument("--seed", type=int, default=0, help="base seed: episode k uses env seed S+k")
+    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--max-steps", type=int, help="cut episodes after this many steps")
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="score a checkpoint in its environments (mean, std, expert-normalised)",
+        description="Play episodes with N vector envs and report returns and "
+        "expert-normalised scores; --task all evaluates every control task of the run.",
+    )
+    _policy_args(p)
+    p.add_argument("--task", required=True, help="task name, or 'all' (every trained task)")
+    p.add_argument("--episodes", type=int, default=50, help="episodes per task (default 50)")
+    p.add_argument("--envs", type=int, default=8, help="envs stepped together (default 8)")
+    p.add_argument("--async-envs", action="store_true", help="one process per env")
+    p.add_argument("--json", type=Path, help="write the results as JSON here")
+    p.add_argument("--plot", type=Path, help="bar chart of normalised scores (PNG)")
+    p.add_argument("--prompt-store", type=Path, help="episode store(s) for demonstration prompts")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_run_eval)
+
+
+def _eval_specs(trained, task: str) -> list:
+    from gato.envs import registry
+
+    known = registry.task_names()
+    if task == "all":
+        names = [t for t in trained.tasks if t in known]
+        if not names:
+            raise ValueError(
+                f"the checkpoint was trained on no control task (its tasks: {trained.tasks})"
+            )
+        return [registry.spec(t) for t in names]
+    spec = registry.spec(task)  # unknown task: ValueError listing the known ones
+    if trained.tasks and task not in trained.tasks:
+        raise ValueError(
+            f"the checkpoint was not trained on {task!r} (its tasks: {', '.join(trained.tasks)})"
+        )
+    return [spec]
+
+
+def _load_for_policy(args: argparse.Namespace):
+    import torch
+
+    from gato.loading import load_trained
+    from gato.sampling import SamplingConfig
+
+    torch.set_num_threads(args.threads)
+    sampling = SamplingConfig(temperature=args.temperature)
+    if args.max_steps is not None and args.max_steps < 1:
+        raise ValueError(f"--max-steps must be >= 1, got {args.max_steps}")
+    return load_trained(args.checkpoint, args.device), sampling
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from gato.evaluate import evaluate, write_json
+
+    if args.episodes < 1 or args.envs < 1:
+        raise ValueError("--episodes and --envs must be >= 1")
+    trained, sampling = _load_for_policy(args)
+    specs = _eval_specs(trained, args.task)
+    report = evaluate(
+        trained, specs, args.episodes, args.envs, args.seed, sampling, args.device,
+        args.prompt_store, args.max_steps, args.async_envs, progress=not args.no_progress,
+    )  # fmt: skip
+    print(report.table())
+    if args.json:
+        print(f"wrote {write_json(report, args.json)}")
+    if args.plot and report.normalised_scores():
+        from gato.plots import score_bars
+
+        title = f"{Path(args.checkpoint).name}: expert-normalised score"
+        print(f"wrote {score_bars(report.normalised_scores(), args.plot, title=title)}")
+    elif args.plot:
+        print("no plot: no task has measured random/expert scores", file=sys.stderr)
+    if report.interrupted:
+        print("gato: interrupted; partial results written", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _add_play(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "play",
+        help="play one episode with a checkpoint; optionally record an animated GIF",
+        description="Play one episode (the first one `gato eval --seed S` plays) and "
+        "print its return; --record saves the frames as a GIF.",
+    )
+    _policy_args(p)
+    p.add_argument("--task", required=True, help="task name")
+    p.add_argument("--record", type=Path, help="write the episode's frames as a GIF here")
+    p.add_argument("--fps", type=float, default=30.0, help="GIF frames per second")
+    p.add_argument("--scale", type=int, default=2, help="GIF upscaling factor (default 2)")
+    p.set_defaults(func=_run_play)
+
+
+def _run_play(args: argparse.Namespace) -> int:
+    from gato.play import play_episode
+
+    trained, sampling = _load_for_policy(args)
+    (spec,) = _eval_specs(trained, args.task) if args.task != "all" else (None,)
+    if spec is None:
+        raise ValueError("gato play takes one task, not 'all'")
+    played = play_episode(
+        trained, spec, args.seed, sampling, args.device, args.record is not None, args.max_steps
+    )
+    print(f"{spec.name}: return {played.score:.2f} in {played.length} steps (seed {args.seed})")
+    if args.record is not None:
+        from gato.recording import write_gif
+
+        path = write_gif(played.frames, args.record, fps=args.fps, scale=args.scale)
+        print(f"wrote {path} ({len(played.frames)} frames)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gato",
@@ -501,6 +625,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scores(sub)
     _add_bench(sub)
     _add_model_info(sub)
+    _add_eval(sub)
+    _add_play(sub)
     return parser
 
 

@@ -235,6 +235,7 @@ def _run(cfg, out, env, device, mixture, text, ckpt, stop_at, progress) -> Train
             state = {
                 "data_position": {"next_step": step, "micro_batches_per_step": accum},
                 "world_size": world,
+                "tasks": tasks,  # what `gato eval --task all` evaluates
                 "rng": "torch reseeded each step from (seed, step, rank); rows from "
                 "(seed, step, row)",
             }

@@ -308,6 +308,45 @@ def _run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_model_info(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "model-info",
+        help="print a model preset's shape and parameter count (no weights allocated)",
+        description="Build the preset's model on the meta device (no memory for weights) and "
+        "print its parameter count by part; a tied head is counted once.",
+    )
+    p.add_argument("preset", metavar="PRESET", help="preset name, e.g. debug, cpu-small, gato-79m")
+    p.set_defaults(func=_run_model_info)
+
+
+def _run_model_info(args: argparse.Namespace) -> int:
+    import torch
+
+    from gato.config import load_preset
+    from gato.model import Gato
+
+    cfg = load_preset(args.preset)
+    with torch.device("meta"):
+        counts = Gato(cfg).param_counts()
+    print(
+        f"{cfg.name}: {cfg.n_layer} layers, d_model {cfg.d_model}, d_ff {cfg.d_ff}, "
+        f"{cfg.n_head} heads, context {cfg.context}, vocab {cfg.vocab.size} "
+        f"(text {cfg.text_size}), head {'tied' if cfg.tie_head else 'untied'}"
+    )
+    rows = [
+        ("token embedding", counts.token_embedding),
+        ("patch embedding", counts.patch_embedding),
+        ("other embeddings", counts.other_embeddings),
+        ("blocks", counts.blocks),
+    ]
+    if not cfg.tie_head:
+        rows.append(("head", counts.head))
+    rows.append(("total", counts.total))
+    for name, n in rows:
+        print(f"  {name:17s} {n:>15,d}  ({n / 1e6:,.2f}M)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gato",
@@ -321,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tokenize(sub)
     _add_data(sub)
     _add_bench(sub)
+    _add_model_info(sub)
     return parser
 
 

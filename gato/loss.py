@@ -1,0 +1,98 @@
+"""Masked next-token loss over a :class:`gato.sequence.TokenBatch`.
+
+Token ``t`` of a row is a target when ``loss_mask[b, t]`` is true; the logits at
+``t - 1`` predict it. Only text targets and action tokens are masked in by the
+sequence builders (never image patches, observation values, the separator or
+padding), so the loss is the mean cross-entropy over those tokens. Computed in
+float32 whatever the logits' dtype (bf16 autocast).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from gato.sequence import Kind, TokenBatch
+
+
+@dataclass(frozen=True)
+class TaskLoss:
+    """Summed loss and target count of one task in a batch."""
+
+    loss_sum: float
+    tokens: int
+
+    @property
+    def mean(self) -> float:
+        return self.loss_sum / self.tokens if self.tokens else float("nan")
+
+
+@dataclass
+class LossOutput:
+    """The training loss and its breakdown for logging.
+
+    Attributes:
+        loss: scalar, mean cross-entropy over all target tokens (differentiable).
+        text_loss, action_loss: mean over targets of that :class:`Kind`; None when the
+            batch has no such target.
+        tokens, text_tokens, action_tokens: number of targets.
+        per_task: task name -> :class:`TaskLoss` (rows grouped by ``batch.tasks``).
+    """
+
+    loss: torch.Tensor
+    text_loss: float | None
+    action_loss: float | None
+    tokens: int
+    text_tokens: int
+    action_tokens: int
+    per_task: dict[str, TaskLoss] = field(default_factory=dict)
+
+
+def sequence_loss(logits: torch.Tensor, batch: TokenBatch) -> LossOutput:
+    """Cross-entropy of ``logits`` ``(B, T, V)`` on the batch's masked targets."""
+    B, T, _ = logits.shape
+    if (B, T) != tuple(batch.tokens.shape):
+        raise ValueError(f"logits {(B, T)} and batch {tuple(batch.tokens.shape)} disagree")
+    mask = batch.loss_mask[:, 1:]  # (B, T-1): targets at 1..T-1
+    kinds = batch.kinds[:, 1:][mask]  # (M,)
+    wrong = (kinds != Kind.TEXT) & (kinds != Kind.ACTION)
+    if bool(wrong.any()):
+        kind = Kind(int(kinds[wrong][0]))
+        raise ValueError(f"loss_mask marks a {kind.name} target; only TEXT and ACTION carry loss")
+    targets = batch.tokens[:, 1:][mask]  # (M,)
+    # Gather only the predicting positions before the softmax: (M, V), float32.
+    pred = logits[:, :-1][mask].float()
+    nll = F.cross_entropy(pred, targets, reduction="none")  # (M,)
+    n = int(targets.numel())
+    loss = nll.sum() / n if n else logits.sum() * 0.0  # keeps the graph when empty
+
+    nll_d = nll.detach()
+
+    def part(kind: Kind) -> tuple[float | None, int]:
+        sel = kinds == kind
+        count = int(sel.sum())
+        return (float(nll_d[sel].sum()) / count if count else None), count
+
+    text_loss, text_tokens = part(Kind.TEXT)
+    action_loss, action_tokens = part(Kind.ACTION)
+
+    per_task: dict[str, TaskLoss] = {}
+    if batch.tasks:
+        row = torch.arange(B, device=mask.device)[:, None].expand(B, T - 1)[mask]  # (M,)
+        row_sum = torch.zeros(B, device=nll.device).index_add_(0, row, nll_d)
+        row_count = torch.bincount(row, minlength=B)
+        sums, counts = row_sum.tolist(), row_count.tolist()
+        for b, task in enumerate(batch.tasks):
+            prev = per_task.get(task, TaskLoss(0.0, 0))
+            per_task[task] = TaskLoss(prev.loss_sum + sums[b], prev.tokens + counts[b])
+    return LossOutput(
+        loss=loss,
+        text_loss=text_loss,
+        action_loss=action_loss,
+        tokens=n,
+        text_tokens=text_tokens,
+        action_tokens=action_tokens,
+        per_task=per_task,
+    )

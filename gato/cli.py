@@ -249,6 +249,50 @@ def _run_data_all(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a checkpoint on a weighted mixture of episodes, captions and dialogues",
+        description="Train per a TOML run config (see configs/). Under `torchrun "
+        "--nproc_per_node=N` the same command trains with DistributedDataParallel.",
+    )
+    p.add_argument("--config", help="run config TOML (optional with --resume: the saved one)")
+    p.add_argument("--out", required=True, type=Path, help="run directory (checkpoints, metrics)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set optim.lr=3e-4 (repeatable)",
+    )
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    p.add_argument(
+        "--stop-at", type=int, metavar="STEP", help="stop (with a checkpoint) after STEP steps"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    import signal
+
+    from gato.train import TrainingDiverged, resolve_run_config, train
+
+    cfg = resolve_run_config(args.config, args.overrides, args.out, args.resume)
+    try:
+        result = train(
+            cfg, args.out, resume=args.resume, stop_at=args.stop_at, progress=not args.no_progress
+        )
+    except TrainingDiverged as exc:
+        print(f"gato: error: {exc}", file=sys.stderr)
+        return 3
+    print(f"{result.status} at step {result.step}: {result.checkpoint}")
+    if result.status == "interrupted":
+        return 130 if result.signum == signal.SIGINT else 128 + result.signum
+    return 0
+
+
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "bench",
@@ -359,6 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     _add_tokenize(sub)
     _add_data(sub)
+    _add_train(sub)
     _add_bench(sub)
     _add_model_info(sub)
     return parser

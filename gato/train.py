@@ -1,0 +1,522 @@
+"""`gato train`: one checkpoint trained on a weighted mixture of episodes, captions and chat.
+
+The loop, step by step (``step`` counts finished optimiser steps):
+
+1. the step's micro-batches arrive from background workers (``gato.data.mixture``);
+   every row is a pure function of ``(seed, step, row index)``, so the data position
+   is just the step number and rank ``r`` of ``W`` reads its own slice of the same
+   global batch;
+2. the loss of each micro-batch is its summed cross-entropy divided by the number of
+   targets of the *whole global batch* (counted before the backward passes), so the
+   gradient is the same whether the batch is split over micro-batches, processes or
+   neither;
+3. gradient clipping, AdamW with the warm-up + cosine learning rate, and a check
+   that loss and gradient norm are finite (if not: stop, the last checkpoint stays);
+4. logging (rank 0), held-out evaluation, checkpoints.
+
+Randomness that is not data (dropout, the patch positions drawn in training mode)
+comes from torch's global generator, reseeded at the start of every step from
+``(seed, step, rank)``. Together with the exact optimiser state this makes a resumed
+fp32 run repeat the losses of an uninterrupted one bit for bit.
+
+Weight decay applies to matrices of linear and convolution layers only; not to
+biases, normalisation weights or embedding tables (token, patch position, local
+observation position): decaying a lookup table pulls rarely seen ids towards zero,
+which is a prior we do not want (as in nanoGPT/minGPT).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from gato import distributed
+from gato.checkpoint import Checkpoint, latest_checkpoint, load_checkpoint, save_checkpoint
+from gato.config import (
+    ModelConfig,
+    Precision,
+    RunConfig,
+    check_data_paths,
+    from_dict,
+)
+from gato.data.mixture import Mixture, micro_batch_loader
+from gato.loss import sequence_loss
+from gato.metrics import MetricsWriter
+from gato.model import Gato
+from gato.schedule import learning_rate
+from gato.sequence import Kind, TokenBatch
+from gato.tokenizers.text import TextTokenizer
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or the gradient norm became NaN/inf; the run stopped without saving."""
+
+
+@dataclass
+class TrainResult:
+    """How a ``train`` call ended.
+
+    Attributes:
+        step: optimiser steps finished (the run's data position).
+        status: "done", "paused" (``stop_at`` reached) or "interrupted" (signal).
+        checkpoint: the checkpoint written last, if any.
+        losses: training loss of each step run in this call (global, all ranks).
+    """
+
+    step: int
+    status: str
+    checkpoint: Path | None
+    losses: list[float] = field(default_factory=list)
+    signum: int = 0
+
+
+# -- pieces ----------------------------------------------------------------------------
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW groups: decay matrices of Linear/Conv layers; nothing else (see module doc)."""
+    decay, no_decay = [], []
+    for module in model.modules():
+        for name, p in module.named_parameters(recurse=False):
+            if not p.requires_grad:
+                continue
+            is_matrix = isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)) and name == "weight"
+            (decay if is_matrix else no_decay).append(p)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def step_seed(seed: int, step: int, rank: int) -> int:
+    """The torch seed of one step of one process (dropout, training patch positions)."""
+    return int(np.random.SeedSequence([seed, step, rank, 0x7A]).generate_state(1)[0])
+
+
+def resolve_run_config(
+    config_path: str | None, overrides: list[str], out: Path, resume: bool
+) -> RunConfig:
+    """The config of a run: the file (+ ``--set``), or on ``--resume`` without a file, the
+    config saved with the run's newest checkpoint (+ ``--set``)."""
+    from gato.config import load_run_config
+
+    if config_path is not None:
+        return load_run_config(config_path, overrides)
+    if not resume:
+        raise ValueError("--config is required (or --resume an existing run)")
+    latest = latest_checkpoint(out)
+    if latest is None:
+        raise FileNotFoundError(f"--resume without --config: no checkpoint in {out}")
+    saved = load_checkpoint(latest, with_optimizer=False).config
+    return load_run_config(None, overrides, base=saved)
+
+
+class _StopFlag:
+    """Set by SIGINT/SIGTERM; the loop finishes the current step, saves and exits.
+
+    A second SIGINT interrupts at once (KeyboardInterrupt), without a final save.
+    """
+
+    def __init__(self) -> None:
+        self.signum = 0
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> _StopFlag:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum, frame) -> None:
+        if self.signum and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+
+# -- the run ---------------------------------------------------------------------------
+
+
+def train(
+    cfg: RunConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    stop_at: int | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train per ``cfg`` into run directory ``out``; see the module docstring.
+
+    Args:
+        resume: continue from the newest checkpoint in ``out`` (a fresh start if none).
+        stop_at: stop after this many finished steps (with a checkpoint), as if the run
+            were cut there; the schedule still runs to ``cfg.train.steps``.
+
+    Raises:
+        ValueError / FileNotFoundError: bad config or data (before anything is written).
+        TrainingDiverged: NaN/inf loss or gradient; the last good checkpoint is kept.
+    """
+    out = Path(out)
+    tc = cfg.train
+    env = distributed.from_environment()
+    torch.set_num_threads(tc.threads)
+    check_data_paths(cfg)
+    existing = latest_checkpoint(out)
+    if existing is not None and not resume:
+        raise ValueError(f"{out} already holds checkpoints; pass --resume to continue it")
+    if cfg.train.dtype == Precision.BF16 and not _bf16_supported(tc.device):
+        raise ValueError(f"train.dtype: bf16 autocast is not supported on {tc.device}")
+
+    text = TextTokenizer.load(cfg.data.resolve(cfg.data.tokenizer)) if cfg.data.tokenizer else None
+    if text is not None and text.vocab_size != cfg.model.text_size:
+        raise ValueError(
+            f"model.text_size is {cfg.model.text_size} but the tokenizer "
+            f"{cfg.data.resolve(cfg.data.tokenizer)} has {text.vocab_size} pieces "
+            f"(set model.text_size={text.vocab_size} or use a matching tokenizer)"
+        )
+    mixture = Mixture(cfg, text)  # reads and checks every source before anything is written
+
+    ckpt = None
+    if resume and existing is not None:
+        ckpt = load_checkpoint(existing)
+        saved_model = from_dict(ModelConfig, ckpt.config.get("model", {}), "checkpoint model")
+        if saved_model != cfg.model:
+            raise ValueError(f"{existing}: its model config differs from this run's config")
+
+    device = distributed.setup(env, tc.device)
+    try:
+        return _run(cfg, out, env, device, mixture, text, ckpt, stop_at, progress)
+    finally:
+        distributed.teardown(env)
+
+
+def _run(cfg, out, env, device, mixture, text, ckpt, stop_at, progress) -> TrainResult:
+    tc, oc = cfg.train, cfg.optim
+    torch.manual_seed(tc.seed)  # same initial weights on every rank
+    raw = Gato(cfg.model).to(device)
+    optimizer = torch.optim.AdamW(
+        param_groups(raw, oc.weight_decay), lr=oc.lr, betas=oc.betas, eps=oc.eps, foreach=True
+    )
+    start = 0
+    if ckpt is not None:
+        raw.load_state_dict(ckpt.model)
+        optimizer.load_state_dict(ckpt.optimizer)
+        start = int(ckpt.state["step"])
+    model = _wrap(raw, cfg, env, device)
+    autocast = (
+        torch.autocast(device.type, dtype=torch.bfloat16)
+        if tc.dtype == Precision.BF16
+        else nullcontext()
+    )
+    end = tc.steps if stop_at is None else min(tc.steps, stop_at)
+    accum, world = tc.grad_accum, env.world_size
+    loader = micro_batch_loader(mixture, start, end, accum, env.rank, world, cfg.data.workers)
+    batches = iter(loader)
+    tasks = mixture.tasks
+    writer = MetricsWriter(out / "metrics.jsonl") if env.is_main else None
+    if env.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+    text_bytes = text.model_bytes if text is not None else None
+
+    def save(step: int) -> Path | None:
+        path = None
+        if env.is_main:
+            state = {
+                "data_position": {"next_step": step, "micro_batches_per_step": accum},
+                "world_size": world,
+                "rng": "torch reseeded each step from (seed, step, rank); rows from "
+                "(seed, step, row)",
+            }
+            path = save_checkpoint(
+                out,
+                step,
+                Checkpoint(
+                    model=raw.state_dict(),
+                    config=cfg.to_dict(),
+                    text_model=text_bytes,
+                    optimizer=optimizer.state_dict(),
+                    state=state,
+                ),
+                keep=tc.keep,
+            )
+        if env.enabled:
+            torch.distributed.barrier()
+        return path
+
+    bar = None
+    if progress and env.is_main:
+        from tqdm import tqdm
+
+        bar = tqdm(total=end, initial=start, desc="train", unit="step", dynamic_ncols=True)
+    result = TrainResult(step=start, status="done", checkpoint=None)
+    window = _Window()
+    step = start
+    with _StopFlag() as stop:
+        try:
+            while step < end:
+                t0 = time.perf_counter()
+                micro = []
+                for _ in range(accum):
+                    tw = time.perf_counter()
+                    micro.append(next(batches).to(device))
+                    window.wait += time.perf_counter() - tw
+                # Targets of the whole global batch: the loss normaliser of every rank.
+                local = sum(int(b.loss_mask[:, 1:].sum()) for b in micro)
+                n_global = _sum_over_ranks(torch.tensor([float(local)]), env).item()
+                lr = learning_rate(
+                    step, peak=oc.lr, warmup=oc.warmup, total=tc.steps, min_ratio=oc.min_ratio
+                )
+                for g in optimizer.param_groups:
+                    g["lr"] = lr
+                torch.manual_seed(step_seed(tc.seed, step, env.rank))
+                model.train()
+                stats = _Stats(tasks)
+                for i, batch in enumerate(micro):
+                    sync = i == accum - 1 or not env.enabled
+                    with nullcontext() if sync else model.no_sync(), autocast:
+                        lo = sequence_loss(model(batch), batch)
+                    # DDP averages gradients over ranks: scale by world to get a sum.
+                    (lo.loss * (lo.tokens * world / max(n_global, 1.0))).backward()
+                    stats.add(lo, batch)
+                grad_norm = _clip(raw, oc.clip)
+                reduced = stats.reduce(env, stop.signum, grad_norm)
+                if not (math.isfinite(reduced.loss) and math.isfinite(grad_norm)):
+                    optimizer.zero_grad(set_to_none=True)
+                    last = latest_checkpoint(out)
+                    raise TrainingDiverged(
+                        f"loss {reduced.loss} / gradient norm {grad_norm} at step {step}: "
+                        f"stopped without saving; last good checkpoint: {last or 'none'}"
+                    )
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                result.step = step
+                result.losses.append(reduced.loss)
+                window.add(time.perf_counter() - t0, reduced.real_tokens)
+                if env.is_main:
+                    if tc.log_interval and (step % tc.log_interval == 0 or step == end):
+                        writer.write(
+                            step,
+                            **reduced.metrics(tasks),
+                            lr=lr,
+                            grad_norm=grad_norm,
+                            **window.flush(),
+                        )
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix(loss=f"{reduced.loss:.3f}", tok_s=f"{window.rate:.0f}")
+                if tc.eval_interval and (step % tc.eval_interval == 0 or step == end):
+                    held = evaluate(model, mixture, tc.eval_batches, autocast, device)
+                    if writer is not None:
+                        writer.write(
+                            step, **{f"eval/{k}": v for k, v in held.items() if not math.isnan(v)}
+                        )
+                if reduced.stop:
+                    result.status = "interrupted"
+                    result.signum = stop.signum or signal.SIGTERM  # another rank's signal
+                    break
+                if tc.checkpoint_interval and step % tc.checkpoint_interval == 0 and step < end:
+                    result.checkpoint = _save_if_finite(save, raw, step, out)
+            if result.status == "done" and stop_at is not None and step < tc.steps:
+                result.status = "paused"
+            result.checkpoint = _save_if_finite(save, raw, step, out)
+        finally:
+            if bar is not None:
+                bar.close()
+            if writer is not None:
+                writer.close()
+            del batches, loader
+    if result.status == "interrupted" and env.is_main:
+        print(
+            f"gato train: stopped by signal {stop.signum} at step {step}; saved "
+            f"{result.checkpoint}",
+            file=sys.stderr,
+        )
+    return result
+
+
+def _save_if_finite(save, raw: nn.Module, step: int, out: Path) -> Path | None:
+    """Never write a state with NaN/inf weights (e.g. after an infinite learning rate)."""
+    if not all(bool(torch.isfinite(p).all()) for p in raw.parameters()):
+        raise TrainingDiverged(
+            f"weights are not finite after step {step}: stopped without saving; "
+            f"last good checkpoint: {latest_checkpoint(out) or 'none'}"
+        )
+    return save(step)
+
+
+def evaluate(
+    model: nn.Module, mixture: Mixture, batches: int, autocast, device: torch.device
+) -> dict[str, float]:
+    """Held-out loss per task: mean cross-entropy over targets of ``batches`` batches."""
+    model.eval()
+    out = {}
+    with torch.no_grad():
+        for k, task in enumerate(mixture.tasks):
+            total, count = 0.0, 0
+            for j in range(batches):
+                batch = mixture.heldout_batch(k, j).to(device)
+                with autocast:
+                    lo = sequence_loss(model(batch), batch)
+                total += float(lo.loss) * lo.tokens
+                count += lo.tokens
+            out[task] = total / count if count else float("nan")
+    model.train()
+    return out
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _wrap(raw: nn.Module, cfg: RunConfig, env: distributed.DistEnv, device) -> nn.Module:
+    model = raw
+    if env.enabled:
+        if cfg.train.fsdp:
+            from torch.distributed.fsdp import FullyShardedDataParallel
+
+            raise_if_fsdp_unsupported(device)
+            model = FullyShardedDataParallel(
+                raw, device_id=device if device.type == "cuda" else None
+            )
+        else:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [device.index] if device.type == "cuda" else None
+            model = DistributedDataParallel(raw, device_ids=ids)
+    else:
+        model = _NoSync(raw)
+    if cfg.train.compile:
+        model = torch.compile(model)
+    return model
+
+
+def raise_if_fsdp_unsupported(device: torch.device) -> None:
+    """FSDP shards parameters with NCCL collectives; gloo on CPU lacks some of them."""
+    if device.type != "cuda":
+        raise ValueError("train.fsdp: FSDP needs CUDA devices here; use DDP (fsdp = false) on CPU")
+
+
+class _NoSync(nn.Module):
+    """A single-process stand-in giving the model the ``no_sync`` of a DDP wrapper."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, *args, **kwargs):
+        return self.module(*args, **kwargs)
+
+    def no_sync(self):
+        return nullcontext()
+
+
+def _bf16_supported(device: str) -> bool:
+    if device.startswith("cuda"):
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return True  # CPU autocast supports bfloat16 in every torch this project installs
+
+
+def _clip(model: nn.Module, clip: float) -> float:
+    params = [p for p in model.parameters() if p.grad is not None]
+    if clip > 0:
+        return float(torch.nn.utils.clip_grad_norm_(params, clip))
+    return float(torch.nn.utils.get_total_norm([p.grad for p in params]))
+
+
+def _sum_over_ranks(t: torch.Tensor, env: distributed.DistEnv) -> torch.Tensor:
+    if env.enabled:
+        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.SUM)
+    return t
+
+
+@dataclass
+class _Reduced:
+    loss: float
+    text_loss: float
+    action_loss: float
+    per_task: list[float]
+    real_tokens: int
+    stop: bool
+
+    def metrics(self, tasks: list[str]) -> dict[str, float]:
+        """Losses by modality and by task; a part without targets in this step is left out."""
+        row = {"loss": self.loss, "text_loss": self.text_loss, "action_loss": self.action_loss}
+        row.update({f"loss/{t}": v for t, v in zip(tasks, self.per_task, strict=True)})
+        return {k: v for k, v in row.items() if not math.isnan(v) or k == "loss"}
+
+
+class _Stats:
+    """Loss sums and target counts of one step, summed over micro-batches and ranks."""
+
+    def __init__(self, tasks: list[str]) -> None:
+        self.tasks = tasks
+        # [loss_sum, n, text_sum, text_n, action_sum, action_n, real_tokens, stop, ...tasks]
+        self.v = np.zeros(8 + 2 * len(tasks), dtype=np.float64)
+
+    def add(self, lo, batch: TokenBatch) -> None:
+        v = self.v
+        v[0] += float(lo.loss.detach()) * lo.tokens
+        v[1] += lo.tokens
+        v[2] += (lo.text_loss or 0.0) * lo.text_tokens
+        v[3] += lo.text_tokens
+        v[4] += (lo.action_loss or 0.0) * lo.action_tokens
+        v[5] += lo.action_tokens
+        v[6] += int((batch.kinds != Kind.PAD).sum())
+        for k, task in enumerate(self.tasks):
+            if task in lo.per_task:
+                v[8 + 2 * k] += lo.per_task[task].loss_sum
+                v[9 + 2 * k] += lo.per_task[task].tokens
+
+    def reduce(self, env: distributed.DistEnv, signum: int, grad_norm: float) -> _Reduced:
+        v = self.v.copy()
+        v[7] = float(bool(signum))
+        t = _sum_over_ranks(torch.tensor(v, dtype=torch.float64), env).numpy()
+
+        def mean(s: float, n: float) -> float:
+            return float(s / n) if n else float("nan")
+
+        per_task = [mean(t[8 + 2 * k], t[9 + 2 * k]) for k in range(len(self.tasks))]
+        return _Reduced(
+            loss=mean(t[0], t[1]),
+            text_loss=mean(t[2], t[3]),
+            action_loss=mean(t[4], t[5]),
+            per_task=per_task,
+            real_tokens=int(t[6]),
+            stop=bool(t[7]),
+        )
+
+
+class _Window:
+    """Throughput and data-wait share since the last log line."""
+
+    def __init__(self) -> None:
+        self.wait = 0.0
+        self.time = 0.0
+        self.tokens = 0
+        self.rate = 0.0
+
+    def add(self, seconds: float, tokens: int) -> None:
+        self.time += seconds
+        self.tokens += tokens
+        self.rate = self.tokens / self.time if self.time else 0.0
+
+    def flush(self) -> dict[str, float]:
+        row = {
+            "tokens_per_s": self.rate,
+            "data_wait_fraction": self.wait / self.time if self.time else 0.0,
+            "step_time_s": self.time,
+        }
+        self.wait = self.time = 0.0
+        self.tokens = 0
+        return row

@@ -15,20 +15,31 @@
 - :func:`score_continuations` gives the log-likelihood of each candidate text (its ids
   and the closing EOS) after a prefix: ``sum_t log p(c_t | prefix, c_<t)``, with ``p``
   the model's distribution restricted to text ids, the same distribution generation
-  samples from. Used for zero-shot classification (candidates = captions).
+  samples from. Used for zero-shot classification (candidates = captions,
+  :func:`rank_labels`).
+- Image size: training fits each image only to a multiple of the patch size (caption
+  sets have one size each), so a user's image of any size is first resized to the size
+  the checkpoint's captions had (:func:`checkpoint_image_size`, then
+  :func:`with_image_size`), giving the same number and layout of patches as training.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from gato.config import RunConfig, SourceKind
 from gato.model import Gato
 from gato.sampling import GREEDY, SamplingConfig, restrict, sample
 from gato.sequence import Kind, Row, TokenBatch, Tokenizers, collate, image_row
+from gato.tokenizers.image import ImageTokenizer
 
 
 @dataclass(frozen=True)
@@ -276,3 +287,105 @@ def score_continuations(
         pred = logp[k, n0 - 1 : n0 - 1 + len(c)]  # (n, text vocab)
         scores[k] = pred.gather(-1, target[:, None]).sum().cpu()
     return scores
+
+
+# -- zero-shot classification -------------------------------------------------------------
+
+DEFAULT_TEMPLATE = "a photo of {a} {label}"  # the Fashion-MNIST caption template
+
+
+def label_caption(label: str, template: str = DEFAULT_TEMPLATE) -> str:
+    """A candidate caption: ``{label}`` is the label, ``{a}`` its article ("a"/"an")."""
+    article = "an" if label[:1].lower() in "aeiou" else "a"
+    try:
+        return template.format(label=label, a=article)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(
+            f"bad caption template {template!r} ({exc}); use {{label}} and {{a}}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class LabelScore:
+    """One candidate label: its caption's log-likelihood and its share among candidates."""
+
+    label: str
+    caption: str
+    log_likelihood: float
+    probability: float
+
+
+def rank_labels(
+    model: Gato,
+    tok: Tokenizers,
+    image: np.ndarray,
+    labels: Sequence[str],
+    template: str = DEFAULT_TEMPLATE,
+) -> list[LabelScore]:
+    """Candidates ranked by ``log p(caption | image)``, best first.
+
+    ``probability`` is the softmax of the log-likelihoods over the candidates (the
+    posterior under a uniform prior over the labels).
+    """
+    if len(labels) < 1:
+        raise ValueError("give at least one label")
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"labels must be distinct, got {list(labels)}")
+    caps = [label_caption(lb, template) for lb in labels]
+    scores = score_continuations(model, tok, caption_prompt(tok, image), caps)  # (K,)
+    probs = scores.softmax(-1)
+    out = [
+        LabelScore(lb, c, float(s), float(p))
+        for lb, c, s, p in zip(labels, caps, scores.tolist(), probs.tolist(), strict=True)
+    ]
+    return sorted(out, key=lambda r: -r.log_likelihood)
+
+
+# -- image size of a checkpoint -----------------------------------------------------------
+
+
+def with_image_size(tok: Tokenizers, size: tuple[int, int] | None) -> Tokenizers:
+    """The same tokenizers, resizing every image to ``size`` first (None: as is)."""
+    if size is None:
+        return tok
+    image = ImageTokenizer(patch_size=tok.image.patch_size, size=size, fit=tok.image.fit)
+    return dataclasses.replace(tok, image=image)
+
+
+def npz_image_shape(path: Path) -> tuple[int, ...]:
+    """Shape of the ``images`` array of a caption set ``.npz`` (reads only its header)."""
+    with zipfile.ZipFile(path) as z, z.open("images.npy") as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, _ = np.lib.format.read_array_header_1_0(f)
+        else:
+            shape, _, _ = np.lib.format.read_array_header_2_0(f)
+    return tuple(shape)
+
+
+def checkpoint_image_size(
+    tok: Tokenizers, run: RunConfig | None, checkpoint: Path | None
+) -> tuple[int, int]:
+    """The ``(H, W)`` (after the patch fit) the checkpoint's caption images had.
+
+    In order: ``image_size`` in the checkpoint's ``state.json`` (if the trainer recorded
+    it); else the image shape of the first caption set of the run's mixture that is
+    still on disk. ValueError when neither says (pass the size explicitly then).
+    """
+    if checkpoint is not None:
+        state_file = Path(checkpoint) / "state.json"
+        if state_file.is_file():
+            state = json.loads(state_file.read_text(encoding="utf-8"))
+            size = state.get("image_size") if isinstance(state, dict) else None
+            if isinstance(size, list) and len(size) == 2:
+                return tok.image.fitted_shape(int(size[0]), int(size[1]))
+    if run is not None:
+        for entry in run.data.mixture:
+            path = run.data.resolve(entry.path)
+            if entry.kind == SourceKind.CAPTIONS and path.is_file():
+                shape = npz_image_shape(path)  # (N, H, W) or (N, H, W, C)
+                return tok.image.fitted_shape(int(shape[1]), int(shape[2]))
+    raise ValueError(
+        "cannot tell the image size this checkpoint was trained on (no image_size in its "
+        "state.json and no caption set of its mixture on disk); pass --image-size"
+    )

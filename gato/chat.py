@@ -18,7 +18,7 @@ import torch
 from gato.generate import GenerationConfig, generate, text_row
 from gato.model import Gato
 from gato.sequence import Tokenizers
-from gato.tokenizers.chat import encode_prompt, validate_messages
+from gato.tokenizers.chat import ASSISTANT_CUE, encode_prompt, validate_messages
 from gato.tokenizers.text import TextTokenizer
 
 Message = Mapping[str, str]
@@ -43,8 +43,9 @@ def trim_history(
     ``messages`` ends with a user turn. Returns the kept messages and their prompt ids
     (:func:`encode_prompt`, cut on the left only when the newest turn alone is too long).
     """
-    if budget < 1:
-        raise ValueError(f"the prompt budget must be >= 1 token, got {budget}")
+    cue = len(text.encode(ASSISTANT_CUE))
+    if budget <= cue:
+        raise ValueError(f"a prompt budget of {budget} tokens leaves no room for a message")
     validate_messages(messages)
     if messages[-1]["role"] != "user":
         raise ValueError("the conversation must end with a user turn")
@@ -84,7 +85,7 @@ class ChatSession:
     def __post_init__(self) -> None:
         if self.system:
             self.messages.append({"role": "system", "content": self.system})
-        if self.budget < 1:
+        if self.budget <= len(self.tok.text_model().encode(ASSISTANT_CUE)):
             raise ValueError(
                 f"max_new_tokens ({self.generation.max_new_tokens}) leaves no room for a "
                 f"prompt in the model's context ({self.model.cfg.context})"

@@ -11,7 +11,6 @@ from gato.checkpoint import Checkpoint, save_checkpoint
 from gato.cli import main
 from gato.config import ModelConfig
 from gato.generate import GenerationConfig
-from gato.loading import tokenizers_for
 from gato.model import Gato
 from gato.tokenizers.chat import encode_prompt
 from gato.tokenizers.text import TextTokenizer

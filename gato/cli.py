@@ -569,31 +569,14 @@ def _run_eval_vl(args: argparse.Namespace) -> int:
 
     import torch
 
-    from gato.data.sources import FASHION_MNIST
-    from gato.generate import checkpoint_image_size
     from gato.loading import load_trained
-    from gato.vl_metrics import VLEvalConfig, heldout_dialogues, vl_rows
+    from gato.vl_metrics import checkpoint_vl_rows
 
     torch.set_num_threads(2)
     trained = load_trained(args.checkpoint, args.device)
-    tok = trained.tokenizers
-    if tok.text is None:
-        raise ValueError(
-            f"{trained.path}: this checkpoint has no text model (trained without text)"
-        )
-    size = args.image_size
-    if size is None:
-        size = checkpoint_image_size(tok, trained.run, trained.path)[0]
-    fashion = Path(args.fashion_dir) if args.fashion_dir else FASHION_MNIST.locate()
-    cfg = VLEvalConfig(
-        scenes=args.scenes,
-        scene_seed=args.scene_seed,
-        image_size=size,
-        fashion_dir=fashion,
-        fashion=args.fashion,
-        dialogues=heldout_dialogues(trained.run) if trained.run is not None else None,
+    rows = checkpoint_vl_rows(
+        trained, args.scenes, args.fashion, args.fashion_dir, args.image_size, args.scene_seed
     )
-    rows = vl_rows(trained.model, tok, cfg)
     if args.json:
         print(json.dumps([r.to_dict() for r in rows], indent=2))
         return 0

@@ -247,3 +247,37 @@ def heldout_dialogues(run) -> list:
         _, held = split_items(len(dialogues), run.data.heldout_fraction)
         out += [dialogues[int(i)] for i in held]
     return out
+
+
+def checkpoint_vl_rows(
+    trained,
+    scenes_per_split: int = 200,
+    fashion: int = 1000,
+    fashion_dir: Path | None = None,
+    image_size: int | None = None,
+    scene_seed: int = 0,
+) -> list[VLRow]:
+    """:func:`vl_rows` of a loaded checkpoint (``gato.loading.Trained``), for ``gato eval``.
+
+    Scene size: ``image_size`` or the checkpoint's caption size; Fashion-MNIST: the folder
+    given or the Debian package's; dialogues: the run's held-out ones.
+    """
+    from gato.data.sources import FASHION_MNIST
+    from gato.generate import checkpoint_image_size
+
+    tok = trained.tokenizers
+    if tok.text is None:
+        raise ValueError(
+            f"{trained.path}: this checkpoint has no text model (trained without text)"
+        )
+    if image_size is None:
+        image_size = checkpoint_image_size(tok, trained.run, trained.path)[0]
+    cfg = VLEvalConfig(
+        scenes=scenes_per_split,
+        scene_seed=scene_seed,
+        image_size=image_size,
+        fashion_dir=Path(fashion_dir) if fashion_dir else FASHION_MNIST.locate(),
+        fashion=fashion,
+        dialogues=heldout_dialogues(trained.run) if trained.run is not None else None,
+    )
+    return vl_rows(trained.model, tok, cfg)

@@ -244,3 +244,19 @@ def test_cli_eval_vl_reports_every_row_as_json(one_object, capsys, tmp_path):
             ("fashion-mnist", "zero_shot_accuracy"), ("chat", "perplexity")} <= keys  # fmt: skip
     fm = next(r for r in rows if r["task"] == "fashion-mnist")
     assert fm["n"] == 5 and fm["chance"] == pytest.approx(0.1) and 0 <= fm["value"] <= 1
+
+
+def test_heldout_dialogues_are_the_mixtures_held_out_items(tmp_path):
+    from gato.config import run_config_from_dict
+    from gato.data.dialogues import scene_dialogues, write_chat_jsonl
+    from gato.vl_metrics import heldout_dialogues
+
+    dialogues = scene_dialogues(8, seed=0)
+    write_chat_jsonl(tmp_path / "chat.jsonl", dialogues)
+    run = run_config_from_dict({
+        "train": {"model": "debug"},
+        "data": {"dir": str(tmp_path), "heldout_fraction": 0.25,
+                 "mixture": [{"kind": "dialogues", "path": "chat.jsonl"},
+                             {"kind": "dialogues", "path": "gone.jsonl"}]},
+    })  # fmt: skip
+    assert heldout_dialogues(run) == dialogues[-2:]  # the missing file is skipped

@@ -63,6 +63,7 @@ def train_captioner(
     root: Path, max_objects: int, steps: int, d_model: int, size: int = 48, examples: int = 3000
 ) -> ShortRun:
     """Train a tiny captioner on the scenes' train split; save it as a checkpoint."""
+    torch.set_num_threads(1)  # CLI tests before may have set 2; 1 is fastest on shared cores
     t0 = time.perf_counter()
     train = scenes_with("train", examples, max_objects, size)
     corpus = root / "corpus.txt"
@@ -109,7 +110,7 @@ def train_captioner(
 
 @pytest.fixture(scope="module")
 def one_object(tmp_path_factory):
-    # Measured (2 shared, loaded cores, 1 thread): 400 steps in 29-34 s with data and
+    # Measured (2 shared, loaded cores, 1 thread): 400 steps in 21-34 s with data and
     # tokenizer; exact match on 200 held-out one-object scenes 0.455, token F1 0.89
     # (chance: 1 / 324 train captions ~ 0.003). 300 steps gave only 0.09: keep 400.
     return train_captioner(tmp_path_factory.mktemp("cap1"), max_objects=1, steps=400, d_model=64)

@@ -608,6 +608,202 @@ def _run_play(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- captioning, chat, zero-shot classification, their metrics (issue 9) ------------------
+
+
+def _add_generation_args(p: argparse.ArgumentParser, max_new_tokens: int = 64) -> None:
+    p.add_argument("--checkpoint", required=True, help="checkpoint or run directory")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=max_new_tokens,
+        help=f"most tokens sampled per answer (default {max_new_tokens})",
+    )
+    p.add_argument(
+        "--temperature", type=float, default=0.0, help="0 = greedy (default); > 0 samples"
+    )
+    p.add_argument("--top-k", type=int, default=0, help="keep the k most likely ids (0 = all)")
+    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1 = all)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+
+
+def _add_image_size_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--image-size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="resize images to H x W (default: the checkpoint's caption size)",
+    )
+
+
+def _load_for_generation(args: argparse.Namespace):
+    import torch
+
+    from gato.generate import GenerationConfig
+    from gato.loading import load_trained
+    from gato.sampling import SamplingConfig
+
+    torch.set_num_threads(2)
+    sampling = SamplingConfig(args.temperature, args.top_k, args.top_p)
+    gen = GenerationConfig(max_new_tokens=args.max_new_tokens, sampling=sampling)
+    trained = load_trained(args.checkpoint, args.device)
+    if trained.tokenizers.text is None:
+        raise ValueError(
+            f"{trained.path}: this checkpoint has no text model (trained without text)"
+        )
+    generator = torch.Generator(device=args.device).manual_seed(args.seed)
+    return trained, gen, generator
+
+
+def _image_tokenizers(trained, size):
+    from gato.generate import checkpoint_image_size, with_image_size
+
+    tok = trained.tokenizers
+    if size is None:
+        size = checkpoint_image_size(tok, trained.run, trained.path)
+    return with_image_size(tok, tuple(size))
+
+
+def _add_caption(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "caption",
+        help="describe images (one caption per image)",
+        description="Caption PNG/JPEG images of any size: each is resized to "
+        "the size the checkpoint's captions had, then captioned to EOS.",
+    )
+    _add_generation_args(p)
+    _add_image_size_arg(p)
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    p.set_defaults(func=_run_caption)
+
+
+def _run_caption(args: argparse.Namespace) -> int:
+    from gato.generate import caption_images
+    from gato.tokenizers.image import load_image
+
+    images = [load_image(path) for path in args.images]  # every file checked before loading
+    trained, gen, generator = _load_for_generation(args)
+    tok = _image_tokenizers(trained, args.image_size)
+    captions = caption_images(trained.model, tok, images, gen, generator)
+    for path, caption in zip(args.images, captions, strict=True):
+        print(f"{path}\t{caption}")
+    return 0
+
+
+def _add_chat(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "chat",
+        help="talk with the model in the terminal",
+        description="Interactive chat keeping the history in the context "
+        "(oldest turns dropped when too long). Ctrl-D, Ctrl-C or /exit quits.",
+    )
+    _add_generation_args(p)
+    p.add_argument("--prompt", help="answer this one message and exit (for scripts)")
+    p.add_argument("--system", help="a system message placed first")
+    p.set_defaults(func=_run_chat)
+
+
+def _run_chat(args: argparse.Namespace) -> int:
+    from gato.chat import ChatSession, chat_loop
+
+    trained, gen, generator = _load_for_generation(args)
+    session = ChatSession(trained.model, trained.tokenizers, gen, args.system, generator)
+    if args.prompt is not None:
+        print(session.reply(args.prompt))
+        return 0
+    return chat_loop(session)
+
+
+def _add_classify(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "classify",
+        help="zero-shot image classification by caption likelihood",
+        description="Rank candidate labels by the log-likelihood of their "
+        "caption (the training template) given the image.",
+    )
+    p.add_argument("--checkpoint", required=True, help="checkpoint or run directory")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--labels", required=True, help="comma-separated candidate labels")
+    p.add_argument(
+        "--template",
+        default="a photo of {a} {label}",
+        help="caption of a label; {label} and {a} (its article) are filled in",
+    )
+    _add_image_size_arg(p)
+    p.add_argument("image", metavar="IMAGE", help="image file")
+    p.set_defaults(func=_run_classify)
+
+
+def _run_classify(args: argparse.Namespace) -> int:
+    import torch
+
+    from gato.generate import rank_labels
+    from gato.loading import load_trained
+    from gato.tokenizers.image import load_image
+
+    labels = [s.strip() for s in args.labels.split(",") if s.strip()]
+    if not labels:
+        raise ValueError("--labels needs at least one label (comma-separated)")
+    image = load_image(args.image)
+    torch.set_num_threads(2)
+    trained = load_trained(args.checkpoint, args.device)
+    if trained.tokenizers.text is None:
+        raise ValueError(
+            f"{trained.path}: this checkpoint has no text model (trained without text)"
+        )
+    tok = _image_tokenizers(trained, args.image_size)
+    ranking = rank_labels(trained.model, tok, image, labels, args.template)
+    width = max(len(r.label) for r in ranking)
+    print(f"{'rank':>4}  {'label':<{width}}  {'log-likelihood':>14}  {'share':>6}")
+    for i, r in enumerate(ranking, 1):
+        print(f"{i:>4}  {r.label:<{width}}  {r.log_likelihood:>14.3f}  {r.probability:>6.1%}")
+    return 0
+
+
+def _add_eval_vl(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval-vl",
+        help="caption, zero-shot and chat metrics of a checkpoint",
+        description="Exact-match / token-F1 captions on held-out procedural "
+        "scenes (test split) and unseen combinations (heldout split), zero-shot "
+        "accuracy on Fashion-MNIST's test split, held-out chat perplexity.",
+    )
+    p.add_argument("--checkpoint", required=True, help="checkpoint or run directory")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--scenes", type=int, default=200, help="scenes per split (default 200)")
+    p.add_argument("--scene-seed", type=int, default=0, help="scene seed (default 0)")
+    p.add_argument("--image-size", type=int, help="scene side (default: the checkpoint's)")
+    p.add_argument("--fashion-dir", help="Fashion-MNIST folder (default: the Debian package's)")
+    p.add_argument("--fashion", type=int, default=1000, help="test images (default 1000)")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    p.set_defaults(func=_run_eval_vl)
+
+
+def _run_eval_vl(args: argparse.Namespace) -> int:
+    import json
+
+    import torch
+
+    from gato.loading import load_trained
+    from gato.vl_metrics import checkpoint_vl_rows
+
+    torch.set_num_threads(2)
+    trained = load_trained(args.checkpoint, args.device)
+    rows = checkpoint_vl_rows(
+        trained, args.scenes, args.fashion, args.fashion_dir, args.image_size, args.scene_seed
+    )
+    if args.json:
+        print(json.dumps([r.to_dict() for r in rows], indent=2))
+        return 0
+    print(f"{'task':<18} {'metric':<20} {'value':>8} {'n':>6} {'chance':>7}  note")
+    for r in rows:
+        chance = "" if r.chance is None else f"{r.chance:.3f}"
+        print(f"{r.task:<18} {r.metric:<20} {r.value:>8.3f} {r.n:>6} {chance:>7}  {r.note}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gato",
@@ -627,6 +823,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_info(sub)
     _add_eval(sub)
     _add_play(sub)
+    _add_caption(sub)
+    _add_chat(sub)
+    _add_classify(sub)
+    _add_eval_vl(sub)
     return parser
 
 

@@ -142,7 +142,7 @@ class Attention(nn.Module):
         self.head_size = cfg.head_size
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
-        self.dropout = cfg.dropout
+        self.dropout = cfg.attn_dropout
         self.resid_drop = nn.Dropout(cfg.dropout)
 
     def forward(

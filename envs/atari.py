@@ -40,11 +40,12 @@ gym.register_envs(ale_py)
 FULL_ACTIONS = 18  # size of the ALE's full action set
 
 
-class ImageObservation(gym.ObservationWrapper):
+class ImageObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     """Turn a frame (H, W) or (H, W, C) into ``{"image": (H, W, C) uint8}``."""
 
     def __init__(self, env: gym.Env) -> None:
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.ObservationWrapper.__init__(self, env)
         box = env.observation_space
         assert isinstance(box, gym.spaces.Box) and box.dtype == np.uint8, box
         shape = box.shape if len(box.shape) == 3 else (*box.shape, 1)

@@ -52,9 +52,11 @@ def test_freeway_expert_scores_within_first_steps():
     assert all(0 <= a < 18 for a in actions)
 
 
-def test_breakout_expert_serves_and_scores():
-    total, _ = play(make_atari("Breakout"), BreakoutExpert(), seed=0, max_steps=300)
-    assert total > 0
+def test_breakout_expert_serves_scores_and_keeps_its_lives():
+    env = make_atari("Breakout")
+    total, _ = play(env, BreakoutExpert(), seed=0, max_steps=300)
+    assert total >= 5
+    assert env.unwrapped.ale.lives() == 5
 
 
 def test_boxing_expert_lands_punches():

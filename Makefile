@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: install test test-all lint demo bench clean data-sources data
+.PHONY: install test test-all lint demo bench clean data-sources data generalist
 
 install: $(STAMP)
 
@@ -49,3 +49,7 @@ data-sources:
 
 data: $(STAMP)
 	$(BIN)/gato data all --data-dir data
+
+# The CPU generalist (issue 12): data, about 2 hours of training on 2 cores, evaluation.
+generalist: $(STAMP)
+	GATO=$(BIN)/gato scripts/generalist.sh

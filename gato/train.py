@@ -236,6 +236,7 @@ def _run(cfg, out, env, device, mixture, text, ckpt, stop_at, progress) -> Train
                 "data_position": {"next_step": step, "micro_batches_per_step": accum},
                 "world_size": world,
                 "tasks": tasks,  # what `gato eval --task all` evaluates
+                "image_size": list(mixture.image_size) if mixture.image_size else None,
                 "rng": "torch reseeded each step from (seed, step, rank); rows from "
                 "(seed, step, row)",
             }

@@ -219,6 +219,11 @@ class Mixture:
         w = np.array([e.weight for e in cfg.data.mixture], np.float64)
         self.weights = w / w.sum()
         self.tasks = list(dict.fromkeys(s.task for s in self.sources))
+        # (H, W) of the first caption set's images: what `gato caption` resizes user images to
+        self.image_size = next(
+            (tuple(s.images.shape[1:3]) for s in self.sources if isinstance(s, CaptionSource)),
+            None,
+        )
         self.shared_heldout = [
             s.task
             for s in self.sources

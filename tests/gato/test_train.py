@@ -44,7 +44,6 @@ def _cli(*args, **kw):
 
 
 def test_tiny_run_lowers_every_tasks_heldout_loss(tiny_data, tmp_path):
-    t0 = time.perf_counter()
     cfg = _cfg(tiny_data, "train.steps=40", "train.eval_interval=40", "train.eval_batches=2")
     result = train(cfg, tmp_path / "run", progress=False)
     assert result.status == "done" and result.step == 40
@@ -57,7 +56,9 @@ def test_tiny_run_lowers_every_tasks_heldout_loss(tiny_data, tmp_path):
     rows = [r for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if "loss" in r]
     assert any("action_loss" in r for r in rows) and any("text_loss" in r for r in rows)
     assert all(0.0 <= r["data_wait_fraction"] <= 1.0 and r["tokens_per_s"] > 0 for r in rows)
-    assert time.perf_counter() - t0 < 60
+    state = load_checkpoint(tmp_path / "run", with_optimizer=False).state
+    assert state["tasks"] == ["fake", "captions", "chat"]  # what `gato eval --task all` plays
+    assert state["image_size"] == [48, 48]  # what `gato caption` resizes user images to
 
 
 def test_resume_repeats_the_losses_and_weights_of_an_uninterrupted_run(text_data, tmp_path):

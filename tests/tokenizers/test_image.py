@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gato.tokenizers.image import ImageTokenizer, load_image, patch_intervals
+from gato.tokenizers.image import (
+    MAX_PIXELS,
+    ImageTokenizer,
+    check_image,
+    load_image,
+    patch_intervals,
+)
 
 
 def _blocks(rows: int, cols: int, p: int) -> np.ndarray:
@@ -114,3 +120,47 @@ def test_load_image_reads_png_and_rejects_non_images(tmp_path):
         load_image(junk)
     with pytest.raises(FileNotFoundError):
         load_image(tmp_path / "missing.png")
+
+
+def _png_claiming(path, height: int, width: int) -> None:
+    """A 1x1 PNG whose header claims ``height x width`` (what a decompression bomb shows)."""
+    import struct
+    import zlib
+
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(path)
+    raw = path.read_bytes()
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    claimed = struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk) & 0xFFFFFFFF)
+    path.write_bytes(raw[:8] + claimed + raw[8 + len(claimed) :])
+
+
+def test_images_above_max_side_are_box_shrunk_while_loading(tmp_path):
+    path = tmp_path / "wide.png"
+    x = np.zeros((300, 1000, 3), np.uint8)
+    x[:, ::2] = 255  # 1-pixel stripes: only an average gives mid-grey
+    Image.fromarray(x).save(path)
+    img = load_image(path, max_side=256)
+    assert img.shape == (75, 250, 3)  # factor ceil(1000 / 256) = 4 on both sides
+    assert np.all(np.abs(img.astype(int) - 128) <= 1)
+    assert load_image(path, max_side=None).shape == (300, 1000, 3)
+    assert load_image(path).shape == (300, 1000, 3)  # under MAX_SIDE: untouched
+
+
+def test_images_with_more_than_max_pixels_are_refused_from_the_header(tmp_path):
+    path = tmp_path / "bomb.png"
+    _png_claiming(path, 12_000, 12_000)  # 144M pixels > MAX_PIXELS, < Pillow's own error
+    assert 12_000 * 12_000 > MAX_PIXELS
+    with pytest.raises(ValueError, match="12000x12000 image is too large"):
+        load_image(path)
+    _png_claiming(path, 30_000, 30_000)  # past Pillow's decompression-bomb error
+    with pytest.raises(ValueError, match="too large"):
+        check_image(path)
+
+
+def test_check_image_reads_the_size_from_the_header(tmp_path):
+    path = tmp_path / "claims.png"
+    _png_claiming(path, 10_000, 10_000)  # the pixel data is 1x1: decoding would fail
+    assert check_image(path) == (10_000, 10_000)
+    with pytest.raises(ValueError, match="not a readable image"):
+        load_image(path)

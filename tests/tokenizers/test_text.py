@@ -100,3 +100,9 @@ def test_chat_prompt_is_a_prefix_of_the_training_dialogue(tok):
 def test_malformed_dialogues_are_rejected(tok, messages, match):
     with pytest.raises(ValueError, match=match):
         encode_dialogue(messages, tok)
+
+
+def test_text_that_is_not_valid_unicode_is_a_value_error(tok):
+    undecodable = b"caf\xe9 au lait".decode("utf-8", "surrogateescape")  # bad bytes in argv
+    with pytest.raises(ValueError, match="not valid Unicode at character 3"):
+        tok.encode(undecodable)

@@ -244,10 +244,12 @@ def _add_scores(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_scores(args: argparse.Namespace) -> int:
-    from gato.envs import task_names
+    from gato.envs import registry, task_names
     from gato.envs.scores import SEED_BASE, measure, write_scores
 
     tasks = _sources_arg(args.tasks) or task_names()
+    for task in tasks:  # every name checked before the first measurement
+        registry.entry(task)
     rows = {}
     for task in tasks:
         seed = SEED_BASE if args.seed is None else args.seed

@@ -186,6 +186,15 @@ CASES = {
         2,
         "the checkpoint was not trained on 'cartpole' (its tasks: fake, captions)",
     ),
+    "unknown task (collect)": Case(
+        ("data", "collect", "--task", "pongg", "--episodes", "1", "--out", "store"),
+        2,
+        "unknown task 'pongg'; known tasks: pong,",
+    ),
+    "unknown task (scores)": Case(
+        ("scores", "--tasks", "cartpole,pongg"), 2, "unknown task 'pongg'"
+    ),
+    "unknown benchmark": Case(("bench", "speed"), 2, "unknown benchmark 'speed'; known: "),
     # images
     "not an image (caption)": Case(
         (*CAPTION, "not-an-image.png"), 2, "not-an-image.png is not a readable image"
@@ -194,6 +203,9 @@ CASES = {
         ("classify", "--checkpoint", "run", "--labels", "a,b", "not-an-image.png"),
         2,
         "not-an-image.png is not a readable image",
+    ),
+    "not an image (tokenize)": Case(
+        ("tokenize", "--image", "not-an-image.png"), 2, "not-an-image.png is not a readable image"
     ),
     "1x1 image is resized": Case((*CAPTION, "one.png"), 0, "one.png\t"),
     "1x1 image classifies": Case(
@@ -330,6 +342,7 @@ def test_cli_answers_with_one_clear_line_and_the_right_exit_code(runs, name):
     else:
         lines = err.strip().splitlines()
         assert len(lines) == 1, err
+        assert out == "", out  # the input is checked before any work is done
         assert lines[0].startswith("gato: error: ") and case.message in lines[0], err
 
 

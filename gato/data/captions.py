@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from gato.data import scenes
+from gato.data.atomic import fsync_replace
 from gato.data.jsonl import iter_jsonl
 from gato.tokenizers.image import check_image, load_image
 
@@ -87,7 +88,7 @@ def save_caption_set(path: str | os.PathLike, arrays: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
+    fsync_replace(tmp, path)
 
 
 def load_caption_set(path: str | os.PathLike) -> dict[str, np.ndarray]:

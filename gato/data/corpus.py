@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from gato.data import sources
+from gato.data.atomic import fsync_replace
 from gato.data.utf8 import read_utf8
 
 
@@ -80,5 +81,5 @@ def write_lines(path: Path, lines: Iterable[str]) -> dict:
             f.write(line + "\n")
             n_lines += 1
             n_words += len(line.split())
-    os.replace(tmp, path)
+    fsync_replace(tmp, path)
     return {"lines": n_lines, "words": n_words, "bytes": path.stat().st_size}

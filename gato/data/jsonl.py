@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from gato.data.atomic import fsync_replace
 from gato.data.utf8 import decode_utf8
 
 
@@ -50,5 +51,5 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
             n += 1
-    os.replace(tmp, path)
+    fsync_replace(tmp, path)
     return n

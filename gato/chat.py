@@ -98,12 +98,14 @@ class ChatSession:
     def reply(self, user_text: str) -> str:
         """Answer one user message; both turns join the history."""
         text = self.tok.text_model()
-        self.messages.append({"role": "user", "content": user_text})
-        _, ids = trim_history(self.messages, text, self.budget)
+        # The history grows only once the turn succeeded: a message the tokenizer refuses
+        # (ValueError) leaves the session as it was.
+        messages = [*self.messages, {"role": "user", "content": user_text}]
+        _, ids = trim_history(messages, text, self.budget)
         (out,) = generate(self.model, self.tok, [text_row(self.tok, ids)], self.generation,
                           self.generator)  # fmt: skip
         answer = text.decode(out.ids)
-        self.messages.append({"role": "assistant", "content": answer})
+        self.messages[:] = [*messages, {"role": "assistant", "content": answer}]
         return answer
 
 
@@ -111,17 +113,21 @@ def chat_loop(session: ChatSession, read=input, write=print) -> int:
     """The interactive terminal loop; Ctrl-C or EOF (Ctrl-D) ends it cleanly (returns 0).
 
     ``read(prompt)`` returns one line (``input``), ``write(text)`` shows one (``print``).
-    Empty lines are skipped; ``/exit`` or ``/quit`` also end the session.
+    Empty lines are skipped; ``/exit`` or ``/quit`` also end the session. A line that is
+    not text (undecodable bytes) is answered with one error line and the chat goes on.
     """
     write("Chatting with Gato. Ctrl-D or /exit to quit.")
     try:
         while True:
-            line = read("you> ").strip()
-            if not line:
-                continue
-            if line in ("/exit", "/quit"):
-                return 0
-            write(f"gato> {session.reply(line)}")
+            try:
+                line = read("you> ").strip()
+                if not line:
+                    continue
+                if line in ("/exit", "/quit"):
+                    return 0
+                write(f"gato> {session.reply(line)}")
+            except ValueError as exc:  # incl. UnicodeDecodeError of a non-UTF-8 line
+                write(f"gato: error: {exc}; try again")
     except (EOFError, KeyboardInterrupt):
         write("")
         return 0

@@ -17,7 +17,7 @@ which is ignored and cleaned up; ``step_*`` directories are always complete.
 
 Safety: tensors only ever come from safetensors, everything else from JSON;
 nothing is unpickled. A directory that holds pickle files (``*.pt``, ``*.pth``,
-``*.pkl``, ``*.bin``, ``*.ckpt``) instead of safetensors is refused.
+``*.pkl``, ``*.bin``, ``*.ckpt``), instead of or next to the safetensors, is refused.
 """
 
 from __future__ import annotations
@@ -145,14 +145,19 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
         return path
     latest = latest_checkpoint(path)
     if latest is None:
-        pickles = sorted(p.name for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES)
-        if pickles:
-            raise ValueError(
-                f"refusing to load {path / pickles[0]}: pickle files can run arbitrary code; "
-                "gato checkpoints are safetensors + JSON"
-            )
+        refuse_pickles(path)
         raise ValueError(f"{path} is not a checkpoint (no manifest.json, no step_* directories)")
     return latest
+
+
+def refuse_pickles(directory: Path) -> None:
+    """ValueError if ``directory`` holds a pickle file (never opened, so never run)."""
+    pickles = sorted(p.name for p in directory.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
+    if pickles:
+        raise ValueError(
+            f"refusing to load {directory / pickles[0]}: pickle files can run arbitrary code; "
+            "gato checkpoints are safetensors + JSON (delete or move it)"
+        )
 
 
 def load_checkpoint(path: str | os.PathLike, *, with_optimizer: bool = True) -> Checkpoint:
@@ -163,6 +168,7 @@ def load_checkpoint(path: str | os.PathLike, *, with_optimizer: bool = True) -> 
         ValueError: a file is missing, corrupt (checksum or format), or a pickle.
     """
     path = resolve_checkpoint(path)
+    refuse_pickles(path)
     manifest = _read_json(path / "manifest.json")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ValueError(

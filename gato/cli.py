@@ -244,10 +244,12 @@ def _add_scores(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_scores(args: argparse.Namespace) -> int:
-    from gato.envs import task_names
+    from gato.envs import registry, task_names
     from gato.envs.scores import SEED_BASE, measure, write_scores
 
     tasks = _sources_arg(args.tasks) or task_names()
+    for task in tasks:  # every name checked before the first measurement
+        registry.entry(task)
     rows = {}
     for task in tasks:
         seed = SEED_BASE if args.seed is None else args.seed
@@ -842,16 +844,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"gato: error: {msg}", file=sys.stderr)
+        print(f"gato: error: {_one_line(msg)}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - the one place that turns crashes into a line
         if args.debug:
             raise
         print(
-            f"gato: internal error: {type(exc).__name__}: {exc} (rerun with --debug)",
+            f"gato: internal error: {type(exc).__name__}: {_one_line(exc)} (rerun with --debug)",
             file=sys.stderr,
         )
         return 1
+
+
+def _one_line(message: object) -> str:
+    """The message on one line: the contract is one stderr line per error."""
+    return " ".join(str(message).split())
 
 
 if __name__ == "__main__":

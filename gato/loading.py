@@ -82,11 +82,14 @@ def load_trained(path: str | os.PathLike, device: str | torch.device = "cpu") ->
     if not isinstance(data.get("model"), dict):
         raise ValueError(f"{where}: no [model] table; cannot tell the model's shape")
     run = None
-    if "data" in data and "train" in data:
-        run = run_config_from_dict(data)
-        cfg = run.model
-    else:
-        cfg = from_dict(ModelConfig, data["model"], "model")
+    try:
+        if "data" in data and "train" in data:
+            run = run_config_from_dict(data)
+            cfg = run.model
+        else:
+            cfg = from_dict(ModelConfig, data["model"], "model")
+    except ValueError as exc:  # e.g. an unknown key: say which file holds it
+        raise ValueError(f"{where}: {exc}") from None
     text = None
     if ckpt.text_model is not None:
         text = TextTokenizer.from_bytes(ckpt.text_model, str(directory / "text.model"))

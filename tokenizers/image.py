@@ -126,8 +126,56 @@ def patch_intervals(
     return (np.repeat(r_lo, cols), np.repeat(r_hi, cols), np.tile(c_lo, rows), np.tile(c_hi, rows))
 
 
-def load_image(path: str | Path) -> np.ndarray:
-    """Read an image file (PNG, JPEG, ... via Pillow) as uint8 ``(H, W, 3)`` RGB."""
+# Loading policy for users' image files. Pillow's decompression-bomb guard warns above
+# ~89M pixels and refuses above ~179M; we set our own limit instead, deliberately above
+# a 10000x10000 photo (100M) and below the point where decoding alone needs > ~0.5 GB.
+MAX_PIXELS = 1 << 27  # 134,217,728 pixels, e.g. 11585 x 11585
+# Every model input is far smaller than this, so larger images are shrunk by an integer
+# factor (box average, like the tokenizer's area resize) while loading: a 10000x10000
+# PNG then costs one decode (~0.4 GB, briefly) instead of ~3 GB of RGB and float copies.
+MAX_SIDE = 2048
+
+
+def load_image(path: str | Path, max_side: int | None = MAX_SIDE) -> np.ndarray:
+    """Read an image file (PNG, JPEG, ... via Pillow) as uint8 ``(H, W, 3)`` RGB.
+
+    An image with a side above ``max_side`` comes back shrunk by the smallest integer
+    factor that brings its longer side to ``<= max_side`` (None: full size); the
+    tokenizer's fit policy then resizes it as usual.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a directory, not an image Pillow can read, or more than
+            :data:`MAX_PIXELS` pixels.
+    """
+    from PIL import Image
+
+    with _open_image(path) as im:
+        try:
+            w, h = im.size
+            if max_side is not None and max(w, h) > max_side:
+                scale = max_side / max(w, h)
+                im.draft("RGB", (max(1, int(w * scale)), max(1, int(h * scale))))  # JPEG only
+                if im.mode not in ("RGB", "L"):
+                    im = im.convert("RGB")  # reduce() does not take every mode
+                factor = math.ceil(max(im.size) / max_side)
+                if factor > 1:
+                    im = im.reduce(factor)
+            return np.asarray(im.convert("RGB"), dtype=np.uint8)  # (H, W, 3)
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            raise ValueError(f"{path} is not a readable image ({exc})") from None
+
+
+def check_image(path: str | Path) -> tuple[int, int]:
+    """``(H, W)`` of an image file from its header alone; raises like :func:`load_image`."""
+    with _open_image(path) as im:
+        return im.size[1], im.size[0]
+
+
+def _open_image(path: str | Path):
+    """``Image.open`` (reads the header only) with clear errors and the pixel limit."""
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
@@ -136,12 +184,23 @@ def load_image(path: str | Path) -> np.ndarray:
     if path.is_dir():
         raise ValueError(f"{path} is a directory, not an image")
     try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked below
+            im = Image.open(path)
+    except Image.DecompressionBombError:
+        raise ValueError(
+            f"{path}: the image is too large (over {MAX_PIXELS:,} pixels); shrink it first"
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ValueError(f"{path} is not a readable image ({exc})") from None
-    except Image.DecompressionBombError as exc:
-        raise ValueError(f"{path} is too large to load safely ({exc})") from None
+    w, h = im.size
+    if w * h > MAX_PIXELS:
+        im.close()
+        raise ValueError(
+            f"{path}: a {w}x{h} image is too large ({w * h:,} pixels, the limit is "
+            f"{MAX_PIXELS:,}); shrink it first"
+        )
+    return im
 
 
 def _as_unit_float(image: np.ndarray) -> np.ndarray:

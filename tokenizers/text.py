@@ -133,7 +133,17 @@ class TextTokenizer:
         """Text -> ids in ``[0, vocab_size)`` (no EOS appended)."""
         if not isinstance(text, str):
             raise ValueError(f"text must be str, got {type(text).__name__}")
-        return self._sp.encode(text)
+        try:
+            return self._sp.encode(text)
+        except RuntimeError:  # SentencePiece's only word for a string it cannot take
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:  # lone surrogates: undecodable input bytes
+                raise ValueError(
+                    f"text is not valid Unicode at character {exc.start} (input that was "
+                    "not UTF-8?)"
+                ) from None
+            raise
 
     def decode(self, ids: Iterable[int]) -> str:
         """Ids -> text. EOS and other control ids decode to nothing."""

@@ -12,10 +12,11 @@ builders never race on one JSON file.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from gato.data.atomic import fsync_replace
 
 MANIFEST = "manifest.json"
 
@@ -65,7 +66,7 @@ class Artifact:
         self.dir.mkdir(parents=True, exist_ok=True)
         tmp = self.manifest_path.with_name(MANIFEST + ".tmp")
         tmp.write_text(json.dumps(m, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, self.manifest_path)
+        fsync_replace(tmp, self.manifest_path)
         return m
 
 

@@ -1,7 +1,8 @@
 """The ``gato data`` builders: scenes, captions, corpus, dialogues, tokenizer.
 
 Each builder writes one artifact folder under the data directory with its own
-manifest (``gato.data.artifacts``), shows a progress bar, is deterministic given
+manifest (``gato.data.artifacts``), shows a progress bar on a terminal (none when
+stderr is piped, so logs and error messages stay readable), is deterministic given
 its seed, and skips the work when the artifact is already built with the same
 parameters (``force=True`` rebuilds). Sources that are not installed are skipped
 with a message naming the apt package, unless the user asked for them by name, in
@@ -21,6 +22,9 @@ from tqdm import tqdm
 
 from gato.data import captions, corpus, dialogues, scenes, sources
 from gato.data.artifacts import Artifact
+
+# tqdm's ``disable=None``: draw bars only when stderr is a terminal.
+QUIET_IF_PIPED = None
 
 
 def _say(msg: str) -> None:
@@ -92,7 +96,7 @@ def build_scenes(
     t0 = time.time()
     stats, files = {}, []
     total = sum(vars(counts).values())
-    with tqdm(total=total, desc="scenes", unit="img") as bar:
+    with tqdm(total=total, desc="scenes", unit="img", disable=QUIET_IF_PIPED) as bar:
         for split in scenes.SPLITS:
             n = getattr(counts, split)
             arrays = captions.scene_arrays(split, n, seed, image_size, progress=bar)
@@ -151,6 +155,8 @@ def build_captions(
             "or pass --jsonl FILE; procedural scene captions are built by `gato data scenes`"
         )
     t0 = time.time()
+    # Users' files are read (and every line checked) before the slow part.
+    records = [r for f in user for r in captions.read_caption_jsonl(f)]
     stats, files = {"missing": missing}, []
     if fm_path is not None:
         for split in ("train", "test"):
@@ -158,7 +164,7 @@ def build_captions(
             caps = np.array(
                 [
                     captions.fashion_caption(int(y))
-                    for y in tqdm(labels, desc=f"fashion-mnist {split}")
+                    for y in tqdm(labels, desc=f"fashion-mnist {split}", disable=QUIET_IF_PIPED)
                 ]
             )
             captions.save_caption_set(
@@ -174,9 +180,6 @@ def build_captions(
     if user:
         from gato.data.jsonl import write_jsonl
 
-        records = [
-            r for f in tqdm(user, desc="caption jsonl") for r in captions.read_caption_jsonl(f)
-        ]
         write_jsonl(
             art.dir / "user.jsonl", ({"image": str(r.image), "caption": r.caption} for r in records)
         )
@@ -203,12 +206,13 @@ def build_corpus(
     if not force and art.is_built(params):
         return _skip(art)
     t0 = time.time()
+    user_lines = list(corpus.text_file_lines(user))  # a bad user file fails before the slow part
     stats, files = {"missing": missing}, []
-    for name in tqdm(sorted(found), desc="corpus", unit="source"):
+    for name in tqdm(sorted(found), desc="corpus", unit="source", disable=QUIET_IF_PIPED):
         stats[name] = corpus.write_lines(art.dir / f"{name}.txt", builders[name][1](found[name]))
         files.append(f"{name}.txt")
     if user:
-        stats["user"] = corpus.write_lines(art.dir / "user.txt", corpus.text_file_lines(user))
+        stats["user"] = corpus.write_lines(art.dir / "user.txt", user_lines)
         files.append("user.txt")
     stats["total_mb"] = round(sum(s["bytes"] for k, s in stats.items() if k != "missing") / 1e6, 2)
     return art.write_manifest(params, files, stats, time.time() - t0)
@@ -242,10 +246,11 @@ def build_dialogues(
         return _skip(art)
     t0 = time.time()
     stats, files = {"missing": missing}, []
+    user_dialogues = [d for f in user for d in dialogues.read_chat_jsonl(f)]  # checked first
     todo = {name: (lambda n=name: builders[n][1](found[n])) for name in sorted(found)}
     if user:
-        todo["user"] = lambda: [d for f in user for d in dialogues.read_chat_jsonl(f)]
-    for name, make in tqdm(todo.items(), desc="dialogues", unit="source"):
+        todo["user"] = lambda: user_dialogues
+    for name, make in tqdm(todo.items(), desc="dialogues", unit="source", disable=QUIET_IF_PIPED):
         ds = make()
         dialogues.write_chat_jsonl(art.dir / f"{name}.jsonl", ds)
         files.append(f"{name}.jsonl")
@@ -366,7 +371,9 @@ def build_tokenizer(
     }
     # Tokens per source, measured on up to 1 MB of each (exact for smaller sources).
     tokens = {}
-    for k, lines in tqdm(sorted(per_source.items()), desc="counting tokens", unit="source"):
+    for k, lines in tqdm(
+        sorted(per_source.items()), desc="counting tokens", unit="source", disable=QUIET_IF_PIPED
+    ):
         head, used = [], 0
         for ln in lines:
             if used > 1_000_000:

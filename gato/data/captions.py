@@ -25,7 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from gato.data import scenes
+from gato.data.atomic import fsync_replace
 from gato.data.jsonl import iter_jsonl
+from gato.tokenizers.image import check_image, load_image
 
 FASHION_CLASSES = (
     "t-shirt", "pair of trousers", "pullover", "dress", "coat",
@@ -86,7 +88,7 @@ def save_caption_set(path: str | os.PathLike, arrays: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
+    fsync_replace(tmp, path)
 
 
 def load_caption_set(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -110,8 +112,9 @@ class CaptionRecord:
 def read_caption_jsonl(path: str | os.PathLike) -> list[CaptionRecord]:
     """Read users' ``{"image": path, "caption": text}`` lines, checking every image exists.
 
-    Relative image paths are taken from the JSONL file's folder. A malformed line is a
-    ValueError and a missing image a FileNotFoundError, both naming file and line.
+    Relative image paths are taken from the JSONL file's folder. A malformed line or an
+    unreadable image is a ValueError and a missing image a FileNotFoundError, each naming
+    file and line.
     """
     path = Path(path)
     out = []
@@ -130,14 +133,15 @@ def read_caption_jsonl(path: str | os.PathLike) -> list[CaptionRecord]:
             raise FileNotFoundError(f"{where}: image not found: {img}")
         if img.suffix.lower() not in IMAGE_SUFFIXES:
             raise ValueError(f"{where}: {img} is not an image file ({', '.join(IMAGE_SUFFIXES)})")
+        try:
+            check_image(img)  # the header only: a readable image of a sane size
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
         out.append(CaptionRecord(img.resolve(), cap.strip()))
     return out
 
 
 def iter_caption_images(records: list[CaptionRecord]) -> Iterator[tuple[np.ndarray, str]]:
-    """Load each record's image as uint8 (H, W, 3) RGB, with its caption."""
-    from PIL import Image
-
+    """Load each record's image as uint8 (H, W, 3) RGB (the policy of ``load_image``)."""
     for r in records:
-        with Image.open(r.image) as im:
-            yield np.asarray(im.convert("RGB"), dtype=np.uint8), r.caption
+        yield load_image(r.image), r.caption

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from gato.data import sources
+from gato.data.atomic import fsync_replace
+from gato.data.utf8 import read_utf8
 
 
 def fortune_lines(directory: Path) -> Iterator[str]:
@@ -40,12 +42,12 @@ def python_docs_lines(directory: Path) -> Iterator[str]:
 
 
 def text_file_lines(paths: Iterable[str | os.PathLike]) -> Iterator[str]:
-    """Paragraphs of users' (or the project's) text files; FileNotFoundError names a missing one."""
+    """Paragraphs of users' (or the project's) text files, which must be UTF-8.
+
+    FileNotFoundError names a missing file, ValueError the line of a non-UTF-8 byte.
+    """
     for p in paths:
-        path = Path(p)
-        if not path.is_file():
-            raise FileNotFoundError(f"text file not found: {path}")
-        yield from sources.paragraphs(sources.read_text(path))
+        yield from sources.paragraphs(read_utf8(p))
 
 
 def project_docs() -> list[Path]:
@@ -79,5 +81,5 @@ def write_lines(path: Path, lines: Iterable[str]) -> dict:
             f.write(line + "\n")
             n_lines += 1
             n_words += len(line.split())
-    os.replace(tmp, path)
+    fsync_replace(tmp, path)
     return {"lines": n_lines, "words": n_words, "bytes": path.stat().st_size}

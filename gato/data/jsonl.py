@@ -12,18 +12,22 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from gato.data.atomic import fsync_replace
+from gato.data.utf8 import decode_utf8
+
 
 def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
     """Yield ``(line_number, object)`` for each non-blank line of a JSONL file.
 
     Line numbers start at 1. Raises FileNotFoundError if the file is missing and
-    ValueError naming the file and line if a line is not a JSON object.
+    ValueError naming the file and line if a line is not UTF-8 or not a JSON object.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"JSONL file not found: {path}")
-    with path.open("r", encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            line = decode_utf8(raw, str(path), first_line=lineno)
             if not line.strip():
                 continue
             try:
@@ -47,5 +51,5 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
             n += 1
-    os.replace(tmp, path)
+    fsync_replace(tmp, path)
     return n

@@ -56,6 +56,19 @@ def test_user_caption_missing_image_is_named_with_its_line(tmp_path):
         C.read_caption_jsonl(path)
 
 
+def test_user_caption_naming_a_file_that_is_not_an_image_is_rejected_at_import(tmp_path):
+    path = _user_set(
+        tmp_path,
+        [
+            json.dumps({"image": "img/a.png", "caption": "ok"}),
+            json.dumps({"image": "img/fake.png", "caption": "not a picture"}),
+        ],
+    )
+    (tmp_path / "img" / "fake.png").write_text("a text file with a .png name")
+    with pytest.raises(ValueError, match=r"caps\.jsonl:2: .*fake\.png is not a readable image"):
+        C.read_caption_jsonl(path)
+
+
 @pytest.mark.parametrize(
     "line, message",
     [

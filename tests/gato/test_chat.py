@@ -121,6 +121,27 @@ def test_chat_loop_exits_cleanly_on_eof_and_interrupt(text, checkpoint):
         assert len(session.messages) == 2
 
 
+def test_a_line_that_is_not_text_is_reported_and_the_chat_goes_on(text, checkpoint):
+    from gato.loading import load_trained
+
+    trained = load_trained(checkpoint)
+    undecodable = b"caf\xe9".decode("utf-8", "surrogateescape")  # what argv/stdin give
+    lines = iter([undecodable, "hello"])
+    out: list[str] = []
+
+    def read(_prompt):
+        line = next(lines, None)
+        if line is None:
+            raise EOFError
+        return line
+
+    session = ChatSession(trained.model, trained.tokenizers, GenerationConfig(3))
+    assert chat_loop(session, read, out.append) == 0
+    assert any(line.startswith("gato: error: text is not valid Unicode") for line in out)
+    assert out[-2].startswith("gato> ")  # "hello" was answered; then EOF wrote ""
+    assert [m["content"] for m in session.messages if m["role"] == "user"] == ["hello"]
+
+
 def test_cli_chat_prompt_answers_once(checkpoint, capsys):
     assert main(["chat", "--checkpoint", str(checkpoint), "--prompt", "hello there",
                  "--max-new-tokens", "8"]) == 0  # fmt: skip

@@ -141,3 +141,16 @@ def test_missing_empty_or_file_paths_raise_clear_errors(tmp_path, make):
     err = FileNotFoundError if make == "missing" else ValueError
     with pytest.raises(err, match="not found|not a checkpoint|must be a directory"):
         load_checkpoint(target)
+
+
+def test_a_pickle_next_to_valid_weights_is_refused_and_nothing_is_executed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    model, opt = _trained_optimizer()
+    path = save_checkpoint(tmp_path / "run", 1, _ckpt(model, opt))
+    (path / "extra_state.PKL").write_bytes(pickle.dumps(_Evil()))
+    for target in (path, tmp_path / "run"):  # the checkpoint itself or its run directory
+        with pytest.raises(ValueError, match=r"refusing to load .*extra_state\.PKL"):
+            load_checkpoint(target)
+    assert not (tmp_path / "PWNED").exists()
+    pickle.loads((path / "extra_state.PKL").read_bytes())  # control: loading it would run it
+    assert (tmp_path / "PWNED").exists()

@@ -48,3 +48,43 @@ def test_debug_flag_shows_the_traceback():
         timeout=120,
     )
     assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def _raise(exc: Exception):
+    def handler(args):
+        raise exc
+
+    return handler
+
+
+def test_an_internal_error_is_one_line_and_exit_1_without_traceback(monkeypatch, capsys):
+    import gato.cli as cli
+
+    monkeypatch.setattr(cli, "_run_tasks", _raise(RuntimeError("boom\n  in two lines")))
+    assert main(["tasks"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "gato: internal error: RuntimeError: boom in two lines (rerun with --debug)"
+    ]
+    with pytest.raises(RuntimeError, match="boom"):
+        main(["--debug", "tasks"])
+
+
+def test_a_user_error_message_is_kept_on_one_line(monkeypatch, capsys):
+    import gato.cli as cli
+
+    monkeypatch.setattr(cli, "_run_tasks", _raise(ValueError("bad value\nsecond line")))
+    assert main(["tasks"]) == 2
+    assert capsys.readouterr().err == "gato: error: bad value second line\n"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["nosuchcommand"], ["eval", "--task", "fake"], ["train", "--out", "x", "--stop-at", "a"]],
+)
+def test_usage_errors_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "usage: gato" in err and "error: " in err.strip().splitlines()[-1]

@@ -483,6 +483,8 @@ def task_and_episode(draw):
         actions = rng.integers(0, action.n, steps)
     else:
         actions = rng.uniform(-1.0, 2.0, (steps, 1)).astype(np.float32)
+        if steps and draw(st.booleans()):
+            actions[0, 0] = draw(st.sampled_from([-1.0, 0.0, 2.0]))  # the bounds exactly, and 0
     return spec, Episode("prop", obs, actions, np.zeros(steps, np.float32))
 
 
@@ -533,3 +535,13 @@ def test_a_non_finite_observation_anywhere_is_a_clear_error(tok, case, bad, seed
     x[int(rng.integers(x.size))] = bad
     with pytest.raises(ValueError, match="not finite"):
         episode_row(tok, spec, ep)
+
+
+def test_a_task_without_observations_gives_separator_then_action_per_step(tok):
+    spec = TaskSpec("blind", {}, ActionSpec(n=4))
+    ep = Episode("blind", {}, np.array([0, 3, 1]), np.zeros(3, np.float32))
+    row = episode_row(tok, spec, ep)
+    assert row.kinds.tolist() == [Kind.SEPARATOR, Kind.ACTION] * 3
+    assert [decode_action(tok, spec.action, row.tokens[i : i + 1]) for i in (1, 3, 5)] == [0, 3, 1]
+    empty = episode_row(tok, spec, Episode("blind", {}, np.zeros(0, np.int64), np.zeros(0)))
+    assert len(empty) == 0

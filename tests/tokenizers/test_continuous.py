@@ -115,3 +115,61 @@ def test_decode_rejects_ids_outside_the_value_range():
 def test_non_numeric_input_is_a_value_error():
     with pytest.raises(ValueError, match="must be numbers"):
         TOK.encode(["a", "b"])
+
+
+EDGES = st.sampled_from([-1.0, 0.0, 1.0, -0.0, 256.0, -256.0, 1e-300, -1e300])
+values_with_edges = st.one_of(finite, EDGES)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    arrays(np.float64, st.tuples(st.integers(0, 4), st.integers(0, 5)), elements=values_with_edges)
+)
+def test_any_shape_incl_empty_and_edge_values_round_trips_inside_the_value_range(x):
+    ids = TOK.encode(x)
+    assert ids.shape == x.shape and ids.dtype == np.int64
+    assert np.all((ids >= VOCAB.bin_offset) & (ids < VOCAB.bin_offset + VOCAB.bins))
+    back = TOK.decode(ids)
+    assert back.shape == x.shape and np.all(np.isfinite(back))
+    # Decoding then encoding again lands in the same bin (centres are inside their bins).
+    assert np.array_equal(TOK.encode(back), ids)
+
+
+@st.composite
+def bounded_case(draw):
+    """Per-dimension float32 bounds (like a gymnasium Box) and values at or inside them."""
+    n = draw(st.integers(0, 6))
+    low = np.array(draw(st.lists(st.floats(-1e3, 1e3), min_size=n, max_size=n)), np.float32)
+    width = np.array(draw(st.lists(st.floats(1e-2, 1e3), min_size=n, max_size=n)), np.float32)
+    high = (low + width).astype(np.float32)
+    frac = np.array(draw(st.lists(st.sampled_from([0.0, 1.0, 0.5]) | st.floats(0, 1),
+                                  min_size=n, max_size=n)))  # fmt: skip
+    values = np.clip(low + frac * (high - low), low, high).astype(np.float32)  # bounds included
+    return values, low, high
+
+
+@settings(max_examples=150, deadline=None)
+@given(bounded_case())
+def test_bounded_values_at_and_inside_any_bounds_round_trip_within_half_a_bin(case):
+    values, low, high = case
+    ids = TOK.encode_bounded(values, low, high)
+    assert np.all((ids >= VOCAB.bin_offset) & (ids < VOCAB.bin_offset + VOCAB.bins))
+    back = TOK.decode_bounded(ids, low, high)  # float32
+    assert np.all((back >= low) & (back <= high))
+    half_bin = (high.astype(np.float64) - low) / VOCAB.bins / 2
+    rounding = np.spacing(np.maximum(np.abs(values), np.abs(back)))  # one float32 step
+    assert np.all(np.abs(back.astype(np.float64) - values) <= half_bin + rounding)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    arrays(np.float64, st.integers(1, 8), elements=finite),
+    st.sampled_from([np.nan, np.inf, -np.inf]),
+    st.integers(0, 7),
+)
+def test_a_non_finite_value_anywhere_is_rejected(x, bad, where):
+    x[where % len(x)] = bad
+    with pytest.raises(ValueError, match="not finite"):
+        TOK.encode(x)
+    with pytest.raises(ValueError, match="not finite"):
+        TOK.encode_bounded(x, -1e13, 1e13)

@@ -1,5 +1,8 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from gato.tokenizers import Vocab
 from gato.tokenizers.discrete import DiscreteTokenizer
@@ -46,3 +49,26 @@ def test_vocab_layout():
     assert (
         len({v.separator, v.patch, v.pad}) == 3 and v.size == max(v.separator, v.patch, v.pad) + 1
     )
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    arrays(np.int64, st.tuples(st.integers(0, 4), st.integers(0, 6)), elements=st.integers(0, 1023))
+)
+def test_any_shape_incl_empty_round_trips_inside_the_value_range(values):
+    ids = TOK.encode(values)
+    assert ids.shape == values.shape
+    assert np.all((ids >= VOCAB.bin_offset) & (ids < VOCAB.bin_offset + VOCAB.bins))
+    assert np.array_equal(TOK.decode(ids), values)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    arrays(np.int64, st.integers(1, 10), elements=st.integers(0, 1023)),
+    st.integers(-(2**40), 2**40).filter(lambda v: not 0 <= v < 1024),
+    st.integers(0, 9),
+)
+def test_one_out_of_range_value_anywhere_is_rejected(values, bad, where):
+    values[where % len(values)] = bad
+    with pytest.raises(ValueError, match="outside"):
+        TOK.encode(values)

@@ -2,9 +2,17 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
-from gato.tokenizers.image import ImageTokenizer, load_image, patch_intervals
+from gato.tokenizers.image import (
+    MAX_PIXELS,
+    ImageTokenizer,
+    check_image,
+    load_image,
+    patch_intervals,
+)
 
 
 def _blocks(rows: int, cols: int, p: int) -> np.ndarray:
@@ -114,3 +122,90 @@ def test_load_image_reads_png_and_rejects_non_images(tmp_path):
         load_image(junk)
     with pytest.raises(FileNotFoundError):
         load_image(tmp_path / "missing.png")
+
+
+def _png_claiming(path, height: int, width: int) -> None:
+    """A 1x1 PNG whose header claims ``height x width`` (what a decompression bomb shows)."""
+    import struct
+    import zlib
+
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(path)
+    raw = path.read_bytes()
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    claimed = struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk) & 0xFFFFFFFF)
+    path.write_bytes(raw[:8] + claimed + raw[8 + len(claimed) :])
+
+
+def test_images_above_max_side_are_box_shrunk_while_loading(tmp_path):
+    path = tmp_path / "wide.png"
+    x = np.zeros((300, 1000, 3), np.uint8)
+    x[:, ::2] = 255  # 1-pixel stripes: only an average gives mid-grey
+    Image.fromarray(x).save(path)
+    img = load_image(path, max_side=256)
+    assert img.shape == (75, 250, 3)  # factor ceil(1000 / 256) = 4 on both sides
+    assert np.all(np.abs(img.astype(int) - 128) <= 1)
+    assert load_image(path, max_side=None).shape == (300, 1000, 3)
+    assert load_image(path).shape == (300, 1000, 3)  # under MAX_SIDE: untouched
+
+
+def test_images_with_more_than_max_pixels_are_refused_from_the_header(tmp_path):
+    path = tmp_path / "bomb.png"
+    _png_claiming(path, 12_000, 12_000)  # 144M pixels > MAX_PIXELS, < Pillow's own error
+    assert 12_000 * 12_000 > MAX_PIXELS
+    with pytest.raises(ValueError, match="12000x12000 image is too large"):
+        load_image(path)
+    _png_claiming(path, 30_000, 30_000)  # past Pillow's decompression-bomb error
+    with pytest.raises(ValueError, match="too large"):
+        check_image(path)
+
+
+def test_check_image_reads_the_size_from_the_header(tmp_path):
+    path = tmp_path / "claims.png"
+    _png_claiming(path, 10_000, 10_000)  # the pixel data is 1x1: decoding would fail
+    assert check_image(path) == (10_000, 10_000)
+    with pytest.raises(ValueError, match="not a readable image"):
+        load_image(path)
+
+
+@st.composite
+def image_case(draw):
+    """Any small image (1x1 up), grey or colour, uint8 or unit float, at the pixel extremes too."""
+    h, w = draw(st.integers(1, 70)), draw(st.integers(1, 70))
+    channels = draw(st.sampled_from([None, 1, 3]))
+    shape = (h, w) if channels is None else (h, w, channels)
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    fill = draw(st.sampled_from(["random", "black", "white"]))
+    x = {"random": rng.random(shape), "black": np.zeros(shape), "white": np.ones(shape)}[fill]
+    if draw(st.booleans()):
+        x = np.round(x * 255).astype(np.uint8)
+    else:
+        x = x.astype(draw(st.sampled_from([np.float32, np.float64])))
+    p = draw(st.sampled_from([4, 8, 16]))
+    size = draw(st.sampled_from([None, (p, p), (2 * p, 3 * p)]))
+    return x, p, size
+
+
+@settings(max_examples=150, deadline=None)
+@given(image_case())
+def test_any_image_gives_grid_many_finite_patches_inside_the_value_range(case):
+    x, p, size = case
+    tok = ImageTokenizer(patch_size=p, size=size)
+    patches = tok.encode(x)
+    rows, cols = tok.grid(x.shape[0], x.shape[1])
+    channels = 1 if x.ndim == 2 else x.shape[2]
+    assert patches.shape == (rows * cols, channels, p, p) and patches.dtype == np.float32
+    if size is not None:
+        assert (rows * p, cols * p) == size
+    assert np.all(np.isfinite(patches))
+    assert np.all(np.abs(patches) <= 1 / math.sqrt(p) + 1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(image_case(), st.sampled_from([np.nan, np.inf, -np.inf, -0.5, 1.5]), st.integers(0, 10**6))
+def test_a_non_finite_or_out_of_range_pixel_anywhere_is_rejected(case, bad, where):
+    x, p, size = case
+    x = x.astype(np.float32) / (255.0 if x.dtype == np.uint8 else 1.0)
+    x.reshape(-1)[where % x.size] = bad
+    with pytest.raises(ValueError, match=r"finite and inside \[0, 1\]"):
+        ImageTokenizer(patch_size=p, size=size).encode(x)

@@ -1,6 +1,8 @@
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gato.tokenizers.chat import encode_dialogue, encode_prompt
 from gato.tokenizers.text import TextTokenizer
@@ -100,3 +102,20 @@ def test_chat_prompt_is_a_prefix_of_the_training_dialogue(tok):
 def test_malformed_dialogues_are_rejected(tok, messages, match):
     with pytest.raises(ValueError, match=match):
         encode_dialogue(messages, tok)
+
+
+def test_text_that_is_not_valid_unicode_is_a_value_error(tok):
+    undecodable = b"caf\xe9 au lait".decode("utf-8", "surrogateescape")  # bad bytes in argv
+    with pytest.raises(ValueError, match="not valid Unicode at character 3"):
+        tok.encode(undecodable)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.text(max_size=40))
+def test_any_unicode_text_round_trips_exactly_inside_the_text_range(tok, text):
+    ids = tok.encode(text)
+    assert all(0 <= i < tok.vocab_size for i in ids)
+    assert tok.unk_id not in ids
+    assert tok.decode(ids) == text

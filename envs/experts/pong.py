@@ -26,7 +26,8 @@ RIGHT (3) moves our paddle up and LEFT (4) down; UP/DOWN do nothing in Pong.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import gymnasium as gym
@@ -43,8 +44,19 @@ HORIZON = 8  # plan once the ball is this many steps from our paddle (enough to 
 MAX_FLIGHT = 120  # agent steps simulated for the ball's flight to us
 MAX_RALLY = 80  # agent steps simulated after our hit until the computer hits or misses
 SETTLE_STEPS = 3  # idle steps after which the paddle has caught up with its controller
+STEP_Y = 22  # paddle travel per agent step of RIGHT/LEFT (4 frames of about 5.5)
 HOLD_STEPS = 5  # steps a held direction is simulated for when steering
-KEY_STEPS = 3  # ball positions after our hit that identify the return
+KEY_LEN = 7  # frame of our hit, then ball (x, y) for 3 steps: identifies the return
+
+
+@dataclass
+class Rollout:
+    """Where a simulated play stands."""
+
+    t: int  # emulator frames played
+    prev_x: int  # ball x after the last step
+    key: tuple[int, ...] | None = None  # set at our hit, see KEY_LEN
+    result: int | None = None  # +1 won, 0 returned by the computer, -1 lost
 
 
 @dataclass
@@ -53,6 +65,7 @@ class Plan:
 
     actions: list[int]
     course: list[tuple[int, int, int]]
+    wins: bool  # whether the plan is expected to win the point
 
 
 class PongExpert(Expert):
@@ -67,7 +80,7 @@ class PongExpert(Expert):
             self.sim = AleSimulator(env)
         self.flight: list[tuple[int, int]] = []  # predicted ball (x, y) until it reaches us
         self.plan: Plan | None = None
-        self.prev_x = 0
+        self.prev_x, self.prev_paddle = 0, 0
         self.last_action = NOOP
 
     def act(self, env: gym.Env, obs: Any) -> int:
@@ -80,24 +93,27 @@ class PongExpert(Expert):
         now = (int(ram[PADDLE_Y]), int(ram[BALL_X]), int(ram[BALL_Y]))
         ball_x, prev_x = now[1], self.prev_x
         self.prev_x = ball_x
+        paddle_moved, self.prev_paddle = now[0] != self.prev_paddle, now[0]
         if self.plan is not None and self.plan.actions:
             expected = self.plan.course.pop(0) if self.plan.course else None
             if expected == now:  # on course: keep playing the plan
                 return self.plan.actions.pop(0)
+            if self.plan.wins and self._still_wins(env, self.plan):  # off course, still fine
+                return self.plan.actions.pop(0)
         self.plan = None
         if ball_x == 0 or ball_x <= prev_x:  # no ball, or it moves away
             self.flight = []
-            return self._steer(env, HOME_Y)
+            return self._steer(env, HOME_Y, paddle_moved)
         if self.flight and self.flight[0] == now[1:]:
             self.flight.pop(0)
         else:  # first sight of this approach, or the ball left the predicted flight
             self._predict_flight(env)
         if not self.flight:  # the point is decided before the ball reaches us
-            return self._steer(env, HOME_Y)
+            return self._steer(env, HOME_Y, paddle_moved)
         if len(self.flight) <= HORIZON:
             self.plan = self._plan(env, len(self.flight))
             return self.plan.actions.pop(0)
-        return self._steer(env, self.flight[-1][1] + AIM)
+        return self._steer(env, self.flight[-1][1] + AIM, paddle_moved)
 
     def _predict_flight(self, env: gym.Env) -> None:
         """Simulate the ball, paddle idle, to the step before it turns or passes us."""
@@ -116,10 +132,13 @@ class PongExpert(Expert):
             self.flight.append((x, y))
             prev_x = x
 
-    def _steer(self, env: gym.Env, target: float) -> int:
+    def _steer(self, env: gym.Env, target: float, moving: bool) -> int:
         """NOOP if the idle paddle settles nearest ``target``, else the direction whose
         held paddle passes nearest it (held, not tapped: after a long hold against the
-        screen edge the controller is wound past it and one tap barely moves it)."""
+        screen edge the controller is wound past it and one tap barely moves it).
+        ``moving``: whether the paddle moved in the last step (else it has settled)."""
+        if not moving and abs(self.prev_paddle - target) <= STEP_Y / 2:
+            return NOOP  # settled within half a step's travel: no tap gets closer
         sim = self.sim
         sim.sync(env)
         for _ in range(SETTLE_STEPS + 1):
@@ -139,16 +158,15 @@ class PongExpert(Expert):
 
     def _plan(self, env: gym.Env, to_hit: int) -> Plan:
         """Best "wait, hold, idle" plan for a ball ``to_hit`` steps from our paddle."""
-        sim = self.sim
-        sim.sync(env)
         steps = to_hit + 2  # the plan covers the hit itself
         self.known: dict[tuple[int, ...], int] = {}  # ball after our hit -> outcome
+        self.limit = (steps + MAX_RALLY) * self.sim.frame_skip  # frames simulated at most
+        outcomes = self._search(env, steps)
         candidates = [[NOOP] * steps]
         for w in range(steps):
             for move in (PADDLE_UP, PADDLE_DOWN):
                 for k in range(1, steps - w + 1):
                     candidates.append([NOOP] * w + [move] * k + [NOOP] * (steps - w - k))
-        outcomes = [self._outcome(env, self._frames(plan, delay=None)) for plan in candidates]
         best = max(outcomes)
         finalists = [c for c, o in zip(candidates, outcomes, strict=True) if o == best]
         if best >= 0 and len(finalists) > 1:  # robustness to a one-frame delay per change
@@ -161,7 +179,53 @@ class PongExpert(Expert):
             top = max(scores)
             finalists = [p for p, s in zip(finalists, scores, strict=True) if s >= top - 1e-9]
         plan = finalists[int(self.rng.integers(len(finalists)))]
-        return Plan(actions=list(plan), course=self._course(env, plan))
+        return Plan(actions=list(plan), course=self._course(env, plan), wins=best > 0)
+
+    def _still_wins(self, env: gym.Env, plan: Plan) -> bool:
+        """Whether the rest of ``plan`` still wins from the real state (a sticky action
+        has moved it off course); if so its course is recomputed from here."""
+        self.known = {}
+        self.limit = (len(plan.actions) + MAX_RALLY) * self.sim.frame_skip
+        if self._outcome(env, self._frames(plan.actions, delay=None)) <= 0:
+            return False
+        plan.course = self._course(env, plan.actions)
+        return True
+
+    def _search(self, env: gym.Env, steps: int) -> list[int]:
+        """Outcomes of all plans of ``steps`` steps: idle, then for each wait w, each
+        direction and each hold k, "w NOOPs, k holds, NOOPs", in that order.
+
+        Plans sharing a prefix share its simulation: the emulator state after each
+        prefix is cloned and restored (the simulator has no sticky actions to upset).
+        """
+        ale, skip = self.sim.ale, self.sim.frame_skip
+        self.sim.sync(env)
+        idle, holds = (NOOP,) * skip, {m: (m,) * skip for m in (PADDLE_UP, PADDLE_DOWN)}
+        waited = Rollout(t=0, prev_x=int(self.sim.ram()[BALL_X]))  # after w NOOPs
+        waited_state = ale.cloneState()
+        by_wait: list[list[int]] = []  # per w: outcomes for UP k = 1.., then DOWN k = 1..
+        for w in range(steps):
+            if waited.result is not None:  # decided while waiting: nothing later matters
+                by_wait += [[waited.result] * 2 * (steps - v) for v in range(w, steps)]
+                break
+            row = []
+            for move in (PADDLE_UP, PADDLE_DOWN):
+                ale.restoreState(waited_state)
+                held = replace(waited)
+                for k in range(1, steps - w + 1):
+                    self._advance(held, holds[move])
+                    if held.result is not None:  # decided while holding
+                        row += [held.result] * (steps - w - k + 1)
+                        break
+                    held_state = ale.cloneState()
+                    row.append(self._finish(replace(held)))
+                    ale.restoreState(held_state)
+            by_wait.append(row)
+            ale.restoreState(waited_state)
+            self._advance(waited, idle)
+            waited_state = ale.cloneState()
+        outcome_idle = waited.result if waited.result is not None else self._finish(waited)
+        return [outcome_idle] + [o for row in by_wait for o in row]
 
     def _changes(self, plan: list[int]) -> list[int]:
         """Step indices where ``plan`` changes action (from the last real one at 0)."""
@@ -189,40 +253,54 @@ class PongExpert(Expert):
         return course
 
     def _outcome(self, env: gym.Env, frames: list[int]) -> int:
-        """+1 if playing ``frames`` (then idling) wins the point, 0 if the computer
-        returns the ball, -1 if we miss.
+        """+1 if playing ``frames`` (then idling) from the real state wins the point,
+        0 if the computer returns the ball, -1 if we miss."""
+        sim, skip = self.sim, self.sim.frame_skip
+        sim.sync(env)
+        rollout = Rollout(t=0, prev_x=int(sim.ram()[BALL_X]))
+        for i in range(0, len(frames), skip):
+            self._advance(rollout, frames[i : i + skip])
+            if rollout.result is not None:
+                return rollout.result
+        return self._finish(rollout)
+
+    def _finish(self, rollout: Rollout) -> int:
+        """Idle until the point or the computer's return decides ``rollout``."""
+        idle = (NOOP,) * self.sim.frame_skip
+        while rollout.result is None:
+            self._advance(rollout, idle)
+        return rollout.result
+
+    def _advance(self, rollout: Rollout, frames: Sequence[int]) -> None:
+        """Play one agent step of per-frame ``frames`` and update ``rollout``.
 
         Returns along the same ball path end the same way, so the rally after our
         hit is simulated once per distinct path (``self.known``).
         """
-        sim = self.sim
-        sim.sync(env)
-        ale, skip = sim.ale, sim.frame_skip
-        prev_x = int(sim.ram()[BALL_X])
-        t, hit = 0, False
-        key: list[int] = []
-        while t < len(frames) + MAX_RALLY * skip:
-            reward = 0.0
-            for _ in range(skip):
-                reward += ale.act(frames[t] if t < len(frames) else NOOP)
-                t += 1
-            if reward != 0:
-                result = int(np.sign(reward))
-                break
-            ram = sim.ram()
-            x = int(ram[BALL_X])
-            if not hit and 0 < x < prev_x:  # we hit the ball
-                hit, key = True, [t]
-            if hit and len(key) < 1 + 2 * KEY_STEPS:
-                key += [x, int(ram[BALL_Y])]
-                if len(key) == 1 + 2 * KEY_STEPS and tuple(key) in self.known:
-                    return self.known[tuple(key)]
-            if hit and x > prev_x:  # the computer returned it: the rally goes on
-                result = 0
-                break
-            prev_x = x
-        else:
-            result = 0
-        if len(key) == 1 + 2 * KEY_STEPS:
-            self.known[tuple(key)] = result
-        return result
+        ale = self.sim.ale
+        reward = 0.0
+        for action in frames:
+            reward += ale.act(action)
+        rollout.t += len(frames)
+        ram = ale.getRAM()
+        x, key = int(ram[BALL_X]), rollout.key
+        if reward != 0:
+            self._decide(rollout, int(np.sign(reward)))
+            return
+        if key is None and 0 < x < rollout.prev_x:  # we hit the ball
+            key = rollout.key = (rollout.t,)
+        if key is not None and len(key) < KEY_LEN:
+            key = rollout.key = (*key, x, int(ram[BALL_Y]))
+            if len(key) == KEY_LEN and key in self.known:
+                rollout.result = self.known[key]
+                return
+        if key is not None and x > rollout.prev_x:  # the computer returned it
+            self._decide(rollout, 0)
+        elif rollout.t >= self.limit:
+            self._decide(rollout, 0)
+        rollout.prev_x = x
+
+    def _decide(self, rollout: Rollout, result: int) -> None:
+        rollout.result = result
+        if rollout.key is not None and len(rollout.key) == KEY_LEN:
+            self.known[rollout.key] = result

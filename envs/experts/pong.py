@@ -26,6 +26,7 @@ RIGHT (3) moves our paddle up and LEFT (4) down; UP/DOWN do nothing in Pong.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -46,6 +47,8 @@ MAX_RALLY = 80  # agent steps simulated after our hit until the computer hits or
 SETTLE_STEPS = 3  # idle steps after which the paddle has caught up with its controller
 STEP_Y = 22  # paddle travel per agent step of RIGHT/LEFT (4 frames of about 5.5)
 HOLD_STEPS = 5  # steps a held direction is simulated for when steering
+FINALISTS = 6  # plans whose expected outcome under sticky delays is computed
+DELAY_P = (0.75, 0.1875, 0.0625)  # P(an action change is 0, 1, 2+ frames late)
 KEY_LEN = 7  # frame of our hit, then ball (x, y) for 3 steps: identifies the return
 
 
@@ -169,15 +172,24 @@ class PongExpert(Expert):
                     candidates.append([NOOP] * w + [move] * k + [NOOP] * (steps - w - k))
         best = max(outcomes)
         finalists = [c for c, o in zip(candidates, outcomes, strict=True) if o == best]
-        if best >= 0 and len(finalists) > 1:  # robustness to a one-frame delay per change
+        if best >= 0 and len(finalists) > 1:
+            # Robustness, cheaply first: each action change one frame late.
             scores = []
             for plan in finalists:
                 changes = self._changes(plan)
-                late = [self._outcome(env, self._frames(plan, delay=c)) for c in changes] or [best]
+                late = [self._outcome(env, self._frames(plan, {c: 1})) for c in changes] or [best]
                 moves = sum(a != NOOP for a in plan)  # fewer changes and moves: less to go wrong
                 scores.append(min(late) + 0.1 * np.mean(late) - 0.01 * len(changes) - 0.001 * moves)
-            top = max(scores)
-            finalists = [p for p, s in zip(finalists, scores, strict=True) if s >= top - 1e-9]
+            order = np.argsort(scores, kind="stable")[::-1][:FINALISTS]
+            finalists = [finalists[i] for i in order]
+            # Then the few best by the expected outcome over 0, 1, 2+ frames of delay
+            # at every change, as sticky actions delay them.
+            values = [
+                self._expected(env, plan, best) + 1e-3 * scores[i]
+                for plan, i in zip(finalists, order, strict=True)
+            ]
+            top = max(values)
+            finalists = [p for p, v in zip(finalists, values, strict=True) if v >= top - 1e-9]
         plan = finalists[int(self.rng.integers(len(finalists)))]
         return Plan(actions=list(plan), course=self._course(env, plan), wins=best > 0)
 
@@ -186,7 +198,7 @@ class PongExpert(Expert):
         has moved it off course); if so its course is recomputed from here."""
         self.known = {}
         self.limit = (len(plan.actions) + MAX_RALLY) * self.sim.frame_skip
-        if self._outcome(env, self._frames(plan.actions, delay=None)) <= 0:
+        if self._outcome(env, self._frames(plan.actions, {})) <= 0:
             return False
         plan.course = self._course(env, plan.actions)
         return True
@@ -232,14 +244,29 @@ class PongExpert(Expert):
         previous = [self.last_action, *plan[:-1]]
         return [i for i, (a, b) in enumerate(zip(previous, plan, strict=True)) if a != b]
 
-    def _frames(self, plan: list[int], delay: int | None) -> list[int]:
-        """Per-frame actions of ``plan``; at step ``delay`` the first frame repeats the
-        previous action, as a sticky action would."""
-        frames = [a for a in plan for _ in range(self.sim.frame_skip)]
-        if delay is not None:
-            i = delay * self.sim.frame_skip
-            frames[i] = frames[i - 1] if i > 0 else self.last_action
+    def _frames(self, plan: list[int], delays: dict[int, int]) -> list[int]:
+        """Per-frame actions of ``plan``; at each step ``i`` in ``delays`` the first
+        ``delays[i]`` frames repeat the previous action, as sticky actions would."""
+        skip = self.sim.frame_skip
+        frames = [a for a in plan for _ in range(skip)]
+        for i, delay in delays.items():
+            previous = plan[i - 1] if i > 0 else self.last_action
+            frames[i * skip : i * skip + delay] = [previous] * delay
         return frames
+
+    def _expected(self, env: gym.Env, plan: list[int], nominal: int) -> float:
+        """Mean outcome of ``plan`` over sticky delays of 0, 1 or 2 frames per change."""
+        changes = self._changes(plan)
+        value = 0.0
+        for delays in itertools.product(range(len(DELAY_P)), repeat=len(changes)):
+            p = float(np.prod([DELAY_P[d] for d in delays]))
+            if any(delays):
+                value += p * self._outcome(
+                    env, self._frames(plan, dict(zip(changes, delays, strict=True)))
+                )
+            else:
+                value += p * nominal
+        return value
 
     def _course(self, env: gym.Env, plan: list[int]) -> list[tuple[int, int, int]]:
         """(paddle y, ball x, ball y) after each step of ``plan``, from the real state."""

@@ -12,11 +12,14 @@ a paddle still moving at the hit frame meets the ball at heights off the grid.
 So, once the ball is a few steps from our paddle, the expert copies the real
 state into a sticky-free emulator (:class:`AleSimulator`) and plays every
 candidate "wait w steps, hold UP or DOWN for k steps, then idle" forward to the
-hit and on until the computer misses (+1), returns (0) or we miss (-1). Winners
-are then re-played with each action change one frame late, as a sticky action
-would make it, and the plan that wins under the most of those is executed. The
-plan is kept while the real paddle and ball follow its predicted course and
-redone from the real state when a sticky action has moved them off it. Until
+hit and on until the computer misses (+1), returns (0) or we miss (-1); plans
+sharing a prefix share its simulation (cloned states), and the rally after our
+hit is simulated once per distinct ball path. Winners are re-played with each
+action change one frame late, as a sticky action would make it, and the best few
+are ranked by their expected outcome over 0, 1 or 2 frames of delay at every
+change: edge hits sit next to misses, so a plan needs margin on both sides. The
+plan is kept while the real paddle and ball follow its predicted course, or
+while its rest still wins from the real state, and is redone otherwise. Until
 then the paddle is steered towards where the ball will arrive.
 
 RAM (verified): 49 ball x (0 when no ball), 54 ball y, 51 our paddle y (the

@@ -812,7 +812,9 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         "demonstrations), a few minutes of training, then one recorded episode, two "
         "captions, one chat reply and a score table. Every stage skips work already done.",
     )
-    p.add_argument("--out", type=Path, default=Path("demo"), help="output folder (default demo)")
+    p.add_argument(
+        "--out", type=Path, default=Path("demo"), metavar="DIR", help="output folder (default demo)"
+    )
     p.add_argument("--quick", action="store_true", help="tiny model, one task: seconds (CI)")
     p.add_argument("--force", action="store_true", help="redo play/caption/chat/scores")
     p.set_defaults(func=_run_demo)

@@ -138,8 +138,9 @@ class DemoReport:
         captions: ``(png path, true caption, model caption)`` for the two images.
         chat_prompt, chat_reply: the one exchange.
         scores: the ``scores.json`` path; ``table`` the printed score table.
-        train_steps, train_seconds, tokens_per_s, final_loss: of the training run
-            (``train_seconds`` is this call's; 0 when training was skipped).
+        train_steps, tokens_per_s, final_loss: of the training run (from its metrics).
+        seconds, cpu_seconds: wall and CPU time (all threads) of this call; on a shared
+            machine their ratio shows how much of the cores the demo got.
     """
 
     out: str
@@ -158,6 +159,7 @@ class DemoReport:
     tokens_per_s: float | None = None
     final_loss: float | None = None
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     load_average: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def to_json(self) -> dict:
@@ -368,6 +370,14 @@ def score(plan: DemoPlan, trained, scores: Path, force: bool, stage: Stage) -> s
     return table
 
 
+def _cpu_seconds() -> float:
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # collection / loader workers
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def _write_json(path: Path, data) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -422,7 +432,9 @@ def run_demo(out: str | os.PathLike, quick: bool = False, force: bool = False) -
     report.tokens_per_s, report.final_loss = _metrics_summary(run)
 
     trained = load_trained(ckpt)
-    torch.set_num_threads(trained.run.train.threads if trained.run else 2)
+    # One thread for inference: batch-1 decoding gains little from a second thread, and on
+    # a shared machine two threads contend (bench rollout: every op 5-50x slower at load 10).
+    torch.set_num_threads(1)
     gif = out / f"play-{plan.play_task}.gif"
     _header(3, n, "play", f"one episode of {plan.play_task}, recorded",
             ["gato", "play", "--checkpoint", str(run), "--task", plan.play_task,
@@ -474,6 +486,7 @@ def run_demo(out: str | os.PathLike, quick: bool = False, force: bool = False) -
     print(report.table.rstrip())
 
     report.seconds = time.perf_counter() - t0
+    report.cpu_seconds = _cpu_seconds()
     report.load_average = os.getloadavg()
     _write_json(out / "summary.json", report.to_json())
     print(summary(report))
@@ -490,8 +503,8 @@ def summary(r: DemoReport) -> str:
     total = "" if None in work else f"; the work took {sum(work):.0f} s in all"
     return "\n".join([
         "",
-        f"== demo done in {r.seconds:.0f} s{total} (load average {load}; "
-        f"{os.cpu_count()} CPUs)",
+        f"== demo done in {r.seconds:.0f} s{total} (CPU time {r.cpu_seconds:.0f} s; "
+        f"load average {load}; {os.cpu_count()} CPUs)",
         f"   stages: {stages}",
         f"   data:       {Path(r.out) / 'data'}",
         f"   checkpoint: {r.checkpoint} ({r.train_steps} steps, ~{rate} tokens/s, "

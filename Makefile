@@ -31,9 +31,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/gato bench
 
+# Data, a few minutes of training, then play / caption / chat / scores into demo/
+# (re-running skips what is done; `gato demo --help`).
 demo: $(STAMP)
-	$(BIN)/gato --help
-	$(BIN)/gato tokenize --values 0.0,1.0,-0.5,300 --discrete 3,17,1023
+	$(BIN)/gato demo --out demo
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -806,6 +806,29 @@ def _run_eval_vl(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="build a small data set, train, then play, caption, chat and score (make demo)",
+        description="The whole pipeline into DIR: data (scenes, dialogues, tokenizer, expert "
+        "demonstrations), a few minutes of training, then one recorded episode, two "
+        "captions, one chat reply and a score table. Every stage skips work already done.",
+    )
+    p.add_argument(
+        "--out", type=Path, default=Path("demo"), metavar="DIR", help="output folder (default demo)"
+    )
+    p.add_argument("--quick", action="store_true", help="tiny model, one task: seconds (CI)")
+    p.add_argument("--force", action="store_true", help="redo play/caption/chat/scores")
+    p.set_defaults(func=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from gato.demo import run_demo
+
+    run_demo(args.out, quick=args.quick, force=args.force)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gato",
@@ -829,6 +852,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_chat(sub)
     _add_classify(sub)
     _add_eval_vl(sub)
+    _add_demo(sub)
     return parser
 
 

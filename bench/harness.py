@@ -258,14 +258,17 @@ def write_result(
     config: dict[str, Any],
     figures: dict[str, dict[str, Any]],
     device: str = "cpu",
+    description: str = "",
 ) -> dict[str, Any]:
-    """Print the table, write ``{name, machine, config, figures}`` atomically to ``out``."""
+    """Print the table, write ``{name, description, machine, config, figures}`` atomically
+    to ``out`` (``description``: what the benchmark measures, one line, for the report)."""
     for key, f in figures.items():
         if not set(COMPARISON_KEYS) <= set(f):
             raise ValueError(f"{name}: figure {key!r} is not a harness.compare(...) result")
     print_table(figures)
     result = {
         "name": name,
+        "description": description,
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine_info(device),
         "config": config,

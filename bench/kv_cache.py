@@ -119,7 +119,9 @@ def main(argv: list[str] | None = None) -> dict:
         "dtype": "float32",
         "steps_timed": steps - 1,
     }
-    return harness.write_result(args.out, "kv_cache", config, figures, args.device)
+    return harness.write_result(
+        args.out, "kv_cache", config, figures, args.device, __doc__.splitlines()[0]
+    )
 
 
 if __name__ == "__main__":

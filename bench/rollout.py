@@ -138,7 +138,9 @@ def main(argv: list[str] | None = None) -> dict:
         "sampling": "temperature 1.0",
         "params": model.param_counts().total,
     }
-    return harness.write_result(args.out, "rollout", config, figures, args.device)
+    return harness.write_result(
+        args.out, "rollout", config, figures, args.device, __doc__.splitlines()[0]
+    )
 
 
 if __name__ == "__main__":

@@ -83,7 +83,9 @@ def main(argv: list[str] | None = None) -> dict:
         "repeats": repeats,
         "ratio": "tokenizer rate / rate of the cheapest numpy pass over the same data",
     }
-    return harness.write_result(args.out, "tokenization", config, figures, args.device)
+    return harness.write_result(
+        args.out, "tokenization", config, figures, args.device, __doc__.splitlines()[0]
+    )
 
 
 if __name__ == "__main__":

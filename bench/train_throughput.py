@@ -202,6 +202,9 @@ def measure(
     )
 
 
+QUICK = [("text", "fp32"), ("images", "bf16")]  # both dtypes, both batches, in seconds
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = harness.parser("train_throughput", __doc__.splitlines()[0])
     p.add_argument("--presets", default="cpu-small,cpu-base", help="model presets (comma list)")
@@ -223,6 +226,8 @@ def main(argv: list[str] | None = None) -> dict:
         batches = {"text": text_batch(cfg, args.rows, g), "images": image_batch(cfg, args.rows, g)}
         for dtype in dtypes:
             for name, batch in batches.items():
+                if args.quick and (name, dtype) not in QUICK:
+                    continue
                 figures[f"{preset}_{name}_{dtype}"] = measure(
                     cfg, batch.to(args.device), repeats, dtype == "bf16", args.device, matmul_n
                 )
@@ -237,7 +242,9 @@ def main(argv: list[str] | None = None) -> dict:
         "mfu": "(6 N + 12 L d T) * tokens/s / matmul peak; peak = median FLOP/s of a "
         f"{matmul_n}x{matmul_n} matmul in the step's dtype, timed between the steps",
     }
-    return harness.write_result(args.out, "train_throughput", config, figures, args.device)
+    return harness.write_result(
+        args.out, "train_throughput", config, figures, args.device, __doc__.splitlines()[0]
+    )
 
 
 if __name__ == "__main__":

@@ -68,7 +68,8 @@ def agent_loop(
     time split of all timed steps (shares of the loop's time) and the final cache size."""
     tok = tokenizers_for(model.cfg)
     spec = registry.spec(task)
-    policy = Policy(model, tok, spec, SamplingConfig(temperature=1.0))
+    device = model.tok_emb.weight.device
+    policy = Policy(model, tok, spec, SamplingConfig(temperature=1.0), device=device)
     vec = make_vector_env(task, n)
     obs, _ = vec.reset(seed=list(range(n)))
     policy.reset(n, seeds=list(range(n)))

@@ -82,7 +82,7 @@ def run_torchrun(out: Path, sets: list[str], skip: int) -> tuple[harness.Timed, 
 def main(argv: list[str] | None = None) -> dict:
     args = harness.parser("train", __doc__.splitlines()[0]).parse_args(argv)
     presets = ["debug"] if args.quick else ["cpu-small", "cpu-base"]
-    steps, skip = (4, 1) if args.quick else (30, 2)
+    steps, skip = (4, 1) if args.quick else (12, 2)
     batch = 4 if args.quick else 8
     dtype = "fp32" if args.quick else "bf16"
     device = [] if args.device == "cpu" else [f"train.device={args.device}"]

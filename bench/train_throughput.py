@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     presets = ["debug"] if args.quick else args.presets.split(",")
-    repeats = 2 if args.quick else 6
+    repeats = 2 if args.quick else 4
     matmul_n = 256 if args.quick else 2048
     dtypes = ["fp32"] if args.no_bf16 else ["fp32", "bf16"]
     figures = {}

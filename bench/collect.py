@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,19 +37,6 @@ TASKS = [
 ]
 
 
-def raw_steps_per_second(make_env: Callable[[], gym.Env], steps: int) -> float:
-    """Uniform random actions on the bare env, resetting at episode ends."""
-    env = make_env()
-    env.reset(seed=0)
-    env.action_space.seed(0)
-    t = time.perf_counter()
-    for _ in range(steps):
-        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
-        if terminated or truncated:
-            env.reset()
-    return steps / (time.perf_counter() - t)
-
-
 def main(argv: list[str] | None = None) -> dict:
     args = harness.parser("collect", __doc__.splitlines()[0]).parse_args(argv)
     raw_steps = 2_000 if args.quick else 20_000
@@ -58,26 +44,18 @@ def main(argv: list[str] | None = None) -> dict:
     figures: dict[str, dict] = {}
     for bt in TASKS:
         episodes = 2 if args.quick else bt.episodes
-        raw = [raw_steps_per_second(bt.raw_env, raw_steps) for _ in range(repeats)]
-        runs = []
+        raw = [harness.random_action_steps(bt.raw_env, raw_steps) for _ in range(repeats)]
+        steps, seconds, size = [], [], 0
         for _ in range(repeats):
             with tempfile.TemporaryDirectory() as tmp:
                 s = collect(bt.task, episodes, Path(tmp), min_score_frac=0, progress=False)
                 size = sum(p.stat().st_size for p in Path(tmp).iterdir())
-            runs.append((s.steps_per_second, s.steps, size))
-        sps = sorted(r[0] for r in runs)[len(runs) // 2]
-        raw_sps = sorted(raw)[len(raw) // 2]
-        figures[bt.task] = {
-            "collect_steps_per_s": sps,
-            "raw_env_steps_per_s": raw_sps,
-            "ratio": sps / raw_sps,
-            "steps": runs[0][1],
-            "store_bytes_per_step": runs[0][2] / max(1, runs[0][1]),
-        }
-        print(
-            f"{bt.task:24s} collect {sps:>9,.0f} steps/s   raw env {raw_sps:>9,.0f} steps/s   "
-            f"ratio {sps / raw_sps:.3f}   {figures[bt.task]['store_bytes_per_step']:.1f} B/step",
-            flush=True,
+            steps.append(s.steps)
+            seconds.append(s.steps / s.steps_per_second)
+        figures[bt.task] = harness.compare(
+            harness.Timed("collect", "env steps/s", tuple(steps), tuple(seconds)),
+            harness.Timed.of("raw env, random actions", "env steps/s", raw_steps, raw),
+            store_bytes_per_step=size / max(1, steps[-1]),
         )
     config = {
         "tasks": [bt.task for bt in TASKS],
@@ -86,7 +64,9 @@ def main(argv: list[str] | None = None) -> dict:
         "repeats": repeats,
         "workers": 1,
     }
-    return harness.write_result(args.out, "collect", config, figures, args.device)
+    return harness.write_result(
+        args.out, "collect", config, figures, args.device, __doc__.splitlines()[0]
+    )
 
 
 if __name__ == "__main__":

@@ -44,41 +44,44 @@ def window(tokens: torch.Tensor, kinds: torch.Tensor, obs: int) -> TokenBatch:
     )
 
 
-def measure(cfg, obs: int, steps: int) -> dict:
+def measure(cfg, obs: int, steps: int, device: str) -> dict:
     torch.manual_seed(0)
-    model = Gato(cfg).eval()
+    model = Gato(cfg).to(device).eval()
+    sync = harness.synchronizer(device) or (lambda: None)
     g = torch.Generator().manual_seed(0)
     per = obs + 2
     history = cfg.context // per + 2  # timesteps before timing: the window is full
     tokens, kinds = stream(cfg, history + steps + 2, obs, g)
-    batch = window(tokens, kinds, obs)
+    batch = window(tokens, kinds, obs).to(device)
     cache = model.new_cache(1)
     cached_times, full_times = [], []
     with torch.no_grad():
         model(_cols(batch, 0, history * per), cache=cache)  # prefill
-        for s in range(history, history + steps):
+        for s in range(history, history + steps):  # paths interleaved step by step
             t0 = s * per
+            sync()
             t = time.perf_counter()
             h = model.features(_cols(batch, t0, t0 + obs + 1), cache=cache)
             model.logits(h[:, -1]).argmax(-1)  # the policy samples here
             # append the action (the stream's own, so both paths see the same tokens)
             model.features(_cols(batch, t0 + obs + 1, t0 + per), cache=cache)
+            sync()
             cached_times.append(time.perf_counter() - t)
 
             t = time.perf_counter()
             end = t0 + obs + 1
             h = model.features(_cols(batch, max(0, end - cfg.context), end))
             model.logits(h[:, -1]).argmax(-1)
+            sync()
             full_times.append(time.perf_counter() - t)
-    cached = harness.stats(cached_times[1:])
-    full = harness.stats(full_times[1:])
-    return {
-        "cached_ms": cached["median"] * 1e3,
-        "recompute_ms": full["median"] * 1e3,
-        "cached_seconds": cached,
-        "recompute_seconds": full,
-        "speedup_ratio": full["median"] / cached["median"],
-    }
+    cached = harness.Timed.of("KV cache", "steps/s", 1, cached_times[1:])  # first: warm-up
+    full = harness.Timed.of("full recompute", "steps/s", 1, full_times[1:])
+    return harness.compare(
+        cached,
+        full,
+        cached_ms=1e3 * harness.stats(cached.seconds)["median"],
+        recompute_ms=1e3 * harness.stats(full.seconds)["median"],
+    )
 
 
 def _cols(batch: TokenBatch, lo: int, hi: int) -> TokenBatch:
@@ -105,12 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
     figures = {}
     for ctx in contexts:
         cfg = dataclasses.replace(base, context=ctx, dropout=0.0)
-        fig = measure(cfg, args.obs, steps)
-        figures[f"context_{ctx}"] = fig
-        print(
-            f"context {ctx:5d}: cached {fig['cached_ms']:8.2f} ms/step, "
-            f"recompute {fig['recompute_ms']:8.2f} ms/step, {fig['speedup_ratio']:.1f}x"
-        )
+        figures[f"context_{ctx}"] = measure(cfg, args.obs, steps, args.device)
     config = {
         "preset": preset,
         "contexts": contexts,
@@ -121,7 +119,9 @@ def main(argv: list[str] | None = None) -> dict:
         "dtype": "float32",
         "steps_timed": steps - 1,
     }
-    return harness.write_result(args.out, "kv_cache", config, figures, args.device)
+    return harness.write_result(
+        args.out, "kv_cache", config, figures, args.device, __doc__.splitlines()[0]
+    )
 
 
 if __name__ == "__main__":

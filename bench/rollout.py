@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
+import ale_py
+import gymnasium as gym
 import harness
 import torch
 
@@ -25,10 +29,27 @@ from gato.model import Gato
 from gato.policy import Policy
 from gato.sampling import SamplingConfig
 
+gym.register_envs(ale_py)
 
-def raw_env_rate(task: str, n: int, steps: int) -> float:
-    """Env steps/s (summed over the N envs) with random actions."""
-    vec = make_vector_env(task, n)
+
+@dataclass(frozen=True)
+class RolloutTask:
+    task: str  # registry name
+    raw_env: Callable[[], gym.Env]  # the bare emulator/simulator, no wrappers of ours
+    steps: int  # timed agent steps per N in full mode
+
+
+TASKS = [
+    RolloutTask("cartpole", lambda: gym.make("CartPole-v1"), steps=200),
+    # ALE v5 defaults: frame skip 4, sticky actions 0.25; one step = 4 frames, as ours
+    RolloutTask("pong", lambda: gym.make("ALE/Pong-v5", full_action_space=True), steps=60),
+]
+QUICK_TASKS = ["cartpole"]  # classic only: seconds
+
+
+def raw_env_seconds(make_env: Callable[[], gym.Env], n: int, steps: int) -> float:
+    """Seconds for ``steps`` random-action steps of ``n`` bare envs in a SyncVectorEnv."""
+    vec = gym.vector.SyncVectorEnv([make_env for _ in range(n)])
     vec.reset(seed=list(range(n)))
     vec.action_space.seed(0)
     actions = [vec.action_space.sample() for _ in range(steps)]
@@ -37,83 +58,90 @@ def raw_env_rate(task: str, n: int, steps: int) -> float:
         vec.step(a)
     elapsed = time.perf_counter() - t
     vec.close()
-    return n * steps / elapsed
+    return elapsed
 
 
-def agent_loop(model: Gato, task: str, n: int, steps: int, warmup: int) -> dict:
-    """Run the policy on N envs; rates and the time split of the timed steps."""
+def agent_loop(
+    model: Gato, task: str, n: int, steps: int, chunks: int, warmup: int
+) -> tuple[list[float], dict[str, float], int]:
+    """Run the policy on N envs: seconds of each chunk of ``steps // chunks`` steps, the
+    time split of all timed steps (shares of the loop's time) and the final cache size."""
     tok = tokenizers_for(model.cfg)
     spec = registry.spec(task)
-    policy = Policy(model, tok, spec, SamplingConfig(temperature=1.0))
+    device = model.tok_emb.weight.device
+    policy = Policy(model, tok, spec, SamplingConfig(temperature=1.0), device=device)
     vec = make_vector_env(task, n)
     obs, _ = vec.reset(seed=list(range(n)))
     policy.reset(n, seeds=list(range(n)))
     for _ in range(warmup):
         obs, *_ = vec.step(policy.act(obs))
     policy.times = type(policy.times)()
-    env_s = 0.0
-    t = time.perf_counter()
-    for _ in range(steps):
-        actions = policy.act(obs)
-        e = time.perf_counter()
-        obs, *_ = vec.step(actions)
-        env_s += time.perf_counter() - e
-    total = time.perf_counter() - t
+    env_s, chunk_s = 0.0, []
+    for _ in range(chunks):
+        t = time.perf_counter()
+        for _ in range(steps // chunks):
+            actions = policy.act(obs)
+            e = time.perf_counter()
+            obs, *_ = vec.step(actions)
+            env_s += time.perf_counter() - e
+        chunk_s.append(time.perf_counter() - t)
     vec.close()
-    pt = policy.times
-    other = max(0.0, total - env_s - pt.total)
-    return {
-        "agent_steps_per_s": n * steps / total,
-        "step_ms": 1000 * total / steps,
-        "share": {
-            "model": pt.model / total,
-            "env": env_s / total,
-            "tokenize": pt.tokenize / total,
-            "sample": pt.sample / total,
-            "other": other / total,
-        },
-        "cache_tokens_at_end": policy.cache.pos,
+    total, pt = sum(chunk_s), policy.times
+    share = {
+        "model": pt.model / total,
+        "env": env_s / total,
+        "tokenize": pt.tokenize / total,
+        "sample": pt.sample / total,
+        "other": max(0.0, total - env_s - pt.total) / total,
     }
+    return chunk_s, share, policy.cache.pos
 
 
 def main(argv: list[str] | None = None) -> dict:
     p = harness.parser("rollout", __doc__.splitlines()[0])
     p.add_argument("--preset", default=None, help="model preset (default cpu-small; quick: debug)")
-    p.add_argument("--task", default="cartpole", help="task (default cartpole)")
+    p.add_argument("--tasks", default=None, help="comma list (default: cartpole,pong)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     preset = args.preset or ("debug" if args.quick else "cpu-small")
+    names = args.tasks.split(",") if args.tasks else QUICK_TASKS if args.quick else None
+    tasks = [t for t in TASKS if names is None or t.task in names]
+    if names and len(tasks) != len(names):
+        raise ValueError(f"tasks {names}: known {[t.task for t in TASKS]}")
     ns = (1, 2) if args.quick else (1, 8, 32)
-    steps = 5 if args.quick else 200
-    warmup = 2 if args.quick else 20
+    chunks = 3 if args.quick else 5
+    warmup = 2 if args.quick else 10
     torch.manual_seed(0)
     model = Gato(load_preset(preset)).to(args.device).eval()
     figures: dict[str, dict] = {}
-    for n in ns:
-        raw = raw_env_rate(args.task, n, steps * 5)
-        agent = agent_loop(model, args.task, n, steps, warmup)
-        agent["raw_env_steps_per_s"] = raw
-        agent["vs_raw_env"] = agent["agent_steps_per_s"] / raw
-        agent["model_share_ratio_to_target"] = agent["share"]["model"] / 0.7
-        figures[f"n{n}"] = agent
+    for rt in tasks:
+        steps = 2 * chunks if args.quick else rt.steps
+        per_chunk = steps // chunks
+        for n in ns:
+            raw = [raw_env_seconds(rt.raw_env, n, per_chunk * 5) for _ in range(chunks)]
+            chunk_s, share, cache_pos = agent_loop(model, rt.task, n, steps, chunks, warmup)
+            agent = harness.Timed.of("agent", "env steps/s", n * per_chunk, chunk_s)
+            figures[f"{rt.task}_n{n}"] = harness.compare(
+                agent,
+                harness.Timed.of("raw env, random actions", "env steps/s", n * per_chunk * 5, raw),
+                share=share,
+                model_share_ratio_to_target=share["model"] / 0.7,
+                cache_tokens_at_end=cache_pos,
+            )
     config = {
         "preset": preset,
-        "task": args.task,
+        "tasks": [t.task for t in tasks],
+        "raw_envs": {"cartpole": "CartPole-v1", "pong": "ALE/Pong-v5 (skip 4, sticky 0.25)"},
         "envs": list(ns),
-        "steps": steps,
+        "steps": {t.task: (2 * chunks if args.quick else t.steps) for t in tasks},
+        "repeats": chunks,
         "warmup": warmup,
         "sampling": "temperature 1.0",
         "params": model.param_counts().total,
     }
-    result = harness.write_result(args.out, "rollout", config, figures, args.device)
-    for name, f in figures.items():
-        s = f["share"]
-        print(
-            f"{name:4s} agent {f['agent_steps_per_s']:9.1f} steps/s  raw env "
-            f"{f['raw_env_steps_per_s']:11.1f}  model {s['model']:.0%} env {s['env']:.0%} "
-            f"tokenize {s['tokenize']:.0%} sample {s['sample']:.0%} other {s['other']:.0%}"
-        )
-    return result
+    return harness.write_result(
+        args.out, "rollout", config, figures, args.device, __doc__.splitlines()[0]
+    )
 
 
 if __name__ == "__main__":

@@ -32,24 +32,36 @@ def main(argv: list[str] | None = None) -> dict:
     vocab = Vocab()
     figures: dict[str, dict] = {}
 
+    def figure(unit: str, count: int, fn, baseline, base_label: str) -> dict:
+        t = harness.interleaved({"tok": fn, "base": baseline}, repeats)
+        return harness.compare(
+            harness.Timed.of("tokenizer", unit, count, t["tok"]),
+            harness.Timed.of(base_label, unit, count, t["base"]),
+        )
+
     values = rng.standard_normal(n_values) * 10
     cont = ContinuousTokenizer(vocab)
-    t = harness.repeat(lambda: cont.encode(values), repeats)
-    base = harness.repeat(lambda: values.astype(np.int64), repeats)
-    figures["continuous_encode"] = _rate(t, n_values, "values/s", base)
+    figures["continuous_encode"] = figure(
+        "values/s", n_values, lambda: cont.encode(values), lambda: values.astype(np.int64),
+        "numpy float->int cast",
+    )  # fmt: skip
 
     ints = rng.integers(0, 1024, n_values)
     disc = DiscreteTokenizer(vocab)
-    t = harness.repeat(lambda: disc.encode(ints), repeats)
-    base = harness.repeat(lambda: ints + vocab.bin_offset, repeats)
-    figures["discrete_encode"] = _rate(t, n_values, "values/s", base)
+    figures["discrete_encode"] = figure(
+        "values/s", n_values, lambda: disc.encode(ints), lambda: ints + vocab.bin_offset,
+        "numpy int add",
+    )  # fmt: skip
 
     frames = rng.integers(0, 256, (n_images, 84, 84, 1), dtype=np.uint8)  # Atari-sized
     image = ImageTokenizer(patch_size=16)
-    t = harness.repeat(lambda: [image.encode(f) for f in frames], repeats)
-    base = harness.repeat(lambda: [f.astype(np.float32) / 255.0 for f in frames], repeats)
-    patches = n_images * image.grid(84, 84)[0] * image.grid(84, 84)[1]
-    figures["image_encode_84x84"] = _rate(t, patches, "patches/s", base, n_images, "frames/s")
+    rows, cols = image.grid(84, 84)
+    figures["image_encode_84x84"] = figure(
+        "patches/s", n_images * rows * cols,
+        lambda: [image.encode(f) for f in frames],
+        lambda: [f.astype(np.float32) / 255.0 for f in frames],
+        "numpy uint8->float of the frames",
+    )  # fmt: skip
 
     with tempfile.TemporaryDirectory() as tmp:
         text = DESIGN.read_text(encoding="utf-8")
@@ -57,9 +69,10 @@ def main(argv: list[str] | None = None) -> dict:
         corpus.write_text(text * 3, encoding="utf-8")
         tok = TextTokenizer.train([corpus], Path(tmp) / "t.model", vocab_size=800)
     body = text * (1 if args.quick else 20)
-    t = harness.repeat(lambda: tok.encode(body), repeats)
-    base = harness.repeat(lambda: body.encode("utf-8"), repeats)
-    figures["text_encode"] = _rate(t, len(body), "chars/s", base)
+    figures["text_encode"] = figure(
+        "chars/s", len(body), lambda: tok.encode(body), lambda: body.encode("utf-8"),
+        "str.encode(utf-8)",
+    )  # fmt: skip
 
     config = {
         "values": n_values,
@@ -68,28 +81,11 @@ def main(argv: list[str] | None = None) -> dict:
         "text_chars": len(body),
         "text_vocab": 800,
         "repeats": repeats,
+        "ratio": "tokenizer rate / rate of the cheapest numpy pass over the same data",
     }
-    result = harness.write_result(args.out, "tokenization", config, figures, args.device)
-    for name, fig in figures.items():
-        print(
-            f"{name:22s} {fig['rate']:>14,.0f} {fig['unit']:10s} "
-            f"({fig['vs_numpy_baseline']:.3f}x of a bare numpy pass)"
-        )
-    return result
-
-
-def _rate(t: dict, n: int, unit: str, base: dict, n2: int | None = None, unit2: str = "") -> dict:
-    fig = {
-        "rate": n / t["median"],
-        "unit": unit,
-        "seconds": t,
-        "baseline_seconds": base,
-        # < 1: how much slower than the cheapest numpy pass over the same data.
-        "vs_numpy_baseline": base["median"] / t["median"],
-    }
-    if n2 is not None:
-        fig[unit2.replace("/", "_per_")] = n2 / t["median"]
-    return fig
+    return harness.write_result(
+        args.out, "tokenization", config, figures, args.device, __doc__.splitlines()[0]
+    )
 
 
 if __name__ == "__main__":

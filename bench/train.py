@@ -22,21 +22,6 @@ REPO = Path(__file__).resolve().parents[1]
 TEXT_SIZE = 768
 
 
-def build_data(root: Path, n: int) -> None:
-    from gato.data.captions import save_caption_set, scene_arrays
-    from gato.data.dialogues import scene_dialogues, write_chat_jsonl
-    from gato.tokenizers.text import TextTokenizer
-
-    caps = scene_arrays("train", n, seed=0, image_size=64)
-    save_caption_set(root / "captions.npz", caps)
-    dialogues = scene_dialogues(n, seed=0)
-    write_chat_jsonl(root / "chat.jsonl", dialogues)
-    lines = [str(c) for c in caps["captions"]] + [m["content"] for d in dialogues for m in d]
-    lines += (REPO / "DESIGN.md").read_text(encoding="utf-8").splitlines()
-    (root / "corpus.txt").write_text("\n".join(lines * 3) + "\n", encoding="utf-8")
-    TextTokenizer.train([root / "corpus.txt"], root / "text.model", vocab_size=TEXT_SIZE)
-
-
 def overrides(
     root: Path, preset: str, steps: int, batch: int, workers: int, dtype: str
 ) -> list[str]:
@@ -58,26 +43,30 @@ def overrides(
     ]
 
 
-def figures_from(run: Path, skip: int) -> dict:
+def timed_steps(run: Path, label: str, skip: int) -> tuple[harness.Timed, float]:
+    """Tokens and seconds of each logged step after the first ``skip`` (warm-up), and the
+    share of that time spent waiting for data."""
     from gato.metrics import read_metrics
 
     rows = [r for r in read_metrics(run / "metrics.jsonl") if "tokens_per_s" in r][skip:]
-    t = sum(r["step_time_s"] for r in rows)
-    tokens = sum(r["tokens_per_s"] * r["step_time_s"] for r in rows)
-    wait = sum(r["data_wait_fraction"] * r["step_time_s"] for r in rows)
-    return {"tokens_per_s": tokens / t, "data_wait_fraction": wait / t, "steps": len(rows)}
+    seconds = tuple(r["step_time_s"] for r in rows)
+    tokens = tuple(r["tokens_per_s"] * r["step_time_s"] for r in rows)
+    wait = sum(r["data_wait_fraction"] * r["step_time_s"] for r in rows) / sum(seconds)
+    return harness.Timed(label, "tokens/s", tokens, seconds), wait
 
 
-def run_single(root: Path, out: Path, sets: list[str], threads: int) -> dict:
+def run_single(
+    root: Path, out: Path, sets: list[str], threads: int, label: str, skip: int
+) -> tuple[harness.Timed, float]:
     from gato.config import load_run_config
     from gato.train import train
 
     cfg = load_run_config(REPO / "configs" / "debug.toml", [*sets, f"train.threads={threads}"])
     train(cfg, out, progress=False)
-    return figures_from(out, skip=2)
+    return timed_steps(out, label, skip)
 
 
-def run_torchrun(out: Path, sets: list[str]) -> dict:
+def run_torchrun(out: Path, sets: list[str], skip: int) -> tuple[harness.Timed, float]:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "-m", "gato", "train", "--config", str(REPO / "configs" / "debug.toml"),
            "--out", str(out), "--no-progress", "--set", "train.threads=1"]  # fmt: skip
@@ -87,42 +76,45 @@ def run_torchrun(out: Path, sets: list[str]) -> dict:
     p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if p.returncode != 0:
         raise RuntimeError(f"torchrun failed: {p.stderr[-2000:]}")
-    return figures_from(out, skip=2)
+    return timed_steps(out, "torchrun, 2 processes", skip)
 
 
 def main(argv: list[str] | None = None) -> dict:
     args = harness.parser("train", __doc__.splitlines()[0]).parse_args(argv)
     presets = ["debug"] if args.quick else ["cpu-small", "cpu-base"]
-    steps = 6 if args.quick else 30
+    steps, skip = (4, 1) if args.quick else (12, 2)
     batch = 4 if args.quick else 8
     dtype = "fp32" if args.quick else "bf16"
+    device = [] if args.device == "cpu" else [f"train.device={args.device}"]
     figures: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        build_data(root, 32 if args.quick else 256)
+        root = harness.build_data_dir(Path(tmp), 16 if args.quick else 256, TEXT_SIZE)
         for preset in presets:
-            f: dict = {}
-            with_workers = overrides(root, preset, steps, batch, 1, dtype)
-            f["single_workers1"] = run_single(
-                root, root / f"{preset}-w1", with_workers, args.threads
+            with_workers = overrides(root, preset, steps, batch, 1, dtype) + device
+            no_workers = overrides(root, preset, steps, batch, 0, dtype) + device
+            w1, wait1 = run_single(
+                root, root / f"{preset}-w1", with_workers, args.threads, "1 data worker", skip
             )
-            no_workers = overrides(root, preset, steps, batch, 0, dtype)
-            f["single_workers0"] = run_single(root, root / f"{preset}-w0", no_workers, args.threads)
-            f["workers1_vs_workers0_tokens_ratio"] = (
-                f["single_workers1"]["tokens_per_s"] / f["single_workers0"]["tokens_per_s"]
+            w0, wait0 = run_single(
+                root, root / f"{preset}-w0", no_workers, args.threads, "data in-process", skip
+            )
+            figures[f"{preset}_workers1_vs_workers0"] = harness.compare(
+                w1, w0, data_wait_fraction=wait1, baseline_data_wait_fraction=wait0
             )
             if not args.quick:
-                f["torchrun2"] = run_torchrun(root / f"{preset}-ddp", with_workers)
-                f["torchrun2_vs_single_tokens_ratio"] = (
-                    f["torchrun2"]["tokens_per_s"] / f["single_workers1"]["tokens_per_s"]
+                ddp, wait2 = run_torchrun(root / f"{preset}-ddp", with_workers, skip)
+                figures[f"{preset}_torchrun2_vs_single"] = harness.compare(
+                    ddp, w1, data_wait_fraction=wait2, baseline_data_wait_fraction=wait1
                 )
-            figures[preset] = f
-            print(preset, f, flush=True)
-    config = {"presets": presets, "steps": steps, "batch_size_per_process": batch,
-              "dtype": dtype, "text_size": TEXT_SIZE, "data": "scene captions + scene dialogues",
-              "threads_single": args.threads, "threads_per_rank_torchrun": 1}  # fmt: skip
-    return harness.write_result(args.out, "train", config, figures, args.device)
+    config = {"presets": presets, "steps": steps, "warmup_steps_skipped": skip,
+              "batch_size_per_process": batch, "dtype": dtype, "text_size": TEXT_SIZE,
+              "data": "scene captions", "threads_single": args.threads,
+              "threads_per_rank_torchrun": 1,
+              "tokens": "global (all processes) per optimiser step"}  # fmt: skip
+    return harness.write_result(
+        args.out, "train", config, figures, args.device, __doc__.splitlines()[0]
+    )
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-import time
 from contextlib import nullcontext
 
 import harness
@@ -113,80 +112,139 @@ def image_batch(cfg: ModelConfig, rows: int, g: torch.Generator) -> TokenBatch:
     )
 
 
-def measure(cfg: ModelConfig, batch: TokenBatch, repeats: int, bf16: bool) -> dict:
+def matmul_flops(cfg: ModelConfig, seq: int) -> tuple[int, int]:
+    """``(N, flops per token)`` of a training step (forward + backward), nanoGPT/PaLM style.
+
+    ``flops = 6 N + 12 L d T`` per token: each of the ``N`` weights of a matrix multiply
+    costs 2 FLOPs per token forward and 4 backward; attention scores and the weighted
+    sum add ``2 * 2 * T * d`` per layer forward (x3 with backward) at sequence length
+    ``T`` (counted over the full ``T x T`` square, as PaLM does, though causal masking
+    could skip half). ``N`` = the decoder blocks and the head, i.e. the token embedding
+    matrix when tied; lookup tables (positions) and Gato's ResNet patch embedding are
+    not counted, so MFU on image-heavy rows is an underestimate (see
+    ``flops_per_token_counted`` for what torch counts).
+    """
+    d, L = cfg.d_model, cfg.n_layer
+    block = 4 * d * d + 4 * d + 2 * d * cfg.d_ff + cfg.d_ff + d + 4 * d  # attn, MLP, norms
+    n = L * block + cfg.vocab.size * d  # + the (tied) head
+    return n, 6 * n + 12 * L * d * seq
+
+
+def counted_flops_per_token(model: nn.Module, batch: TokenBatch, loss_fn, autocast) -> float:
+    """FLOPs of one forward + backward as torch's FlopCounterMode counts them, per token.
+
+    Counts matrix multiplies and convolutions; the CPU attention kernel is not counted.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        with autocast:
+            loss = loss_fn()
+        loss.backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops() / batch.tokens.numel()
+
+
+def measure(
+    cfg: ModelConfig, batch: TokenBatch, repeats: int, bf16: bool, device: str, matmul_n: int
+) -> dict:
     torch.manual_seed(0)
-    gato, gpt = Gato(cfg).train(), PlainGPT(cfg).train()
+    gato, gpt = Gato(cfg).to(device).train(), PlainGPT(cfg).to(device).train()
     opt_gato = torch.optim.AdamW(gato.parameters(), lr=1e-4)
     opt_gpt = torch.optim.AdamW(gpt.parameters(), lr=1e-4)
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext()
+    dev_type = torch.device(device).type
+    dtype = torch.bfloat16 if bf16 else torch.float32
 
-    def step_gato() -> None:
-        with autocast:
-            loss = sequence_loss(gato(batch), batch).loss
-        opt_gato.zero_grad(set_to_none=True)
+    def autocast():
+        return torch.autocast(dev_type, dtype=torch.bfloat16) if bf16 else nullcontext()
+
+    def gato_loss() -> torch.Tensor:
+        return sequence_loss(gato(batch), batch).loss
+
+    def gpt_loss() -> torch.Tensor:
+        return plain_loss(gpt(batch.tokens), batch)
+
+    def step(model_loss, opt) -> None:
+        with autocast():
+            loss = model_loss()
+        opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt_gato.step()
+        opt.step()
 
-    def step_gpt() -> None:
-        with autocast:
-            loss = plain_loss(gpt(batch.tokens), batch)
-        opt_gpt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_gpt.step()
-
-    step_gato(), step_gpt()  # warm-up
-    times: dict[str, list[float]] = {"gato": [], "gpt": []}
-    for _ in range(repeats):  # interleaved, so both see the same machine load
-        for name, fn in (("gato", step_gato), ("gpt", step_gpt)):
-            t = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t)
+    # the machine's matmul peak in the step's dtype, timed between the steps
+    a = torch.randn(matmul_n, matmul_n, device=device).to(dtype)
+    b = torch.randn(matmul_n, matmul_n, device=device).to(dtype)
+    counted = counted_flops_per_token(gato, batch, gato_loss, autocast())
+    times = harness.interleaved(
+        {
+            "gato": lambda: step(gato_loss, opt_gato),
+            "gpt": lambda: step(gpt_loss, opt_gpt),
+            "matmul": lambda: a @ b,
+        },
+        repeats,
+        sync=harness.synchronizer(device),
+    )
     n_tokens = batch.tokens.numel()
-    g, p = harness.stats(times["gato"]), harness.stats(times["gpt"])
-    return {
-        "gato_tokens_per_s": n_tokens / g["median"],
-        "gpt_tokens_per_s": n_tokens / p["median"],
-        "gato_seconds": g,
-        "gpt_seconds": p,
-        "ratio": p["median"] / g["median"],  # Gato tokens/s over plain GPT tokens/s
-        "tokens_per_step": n_tokens,
-    }
+    g = harness.Timed.of("gato", "tokens/s", n_tokens, times["gato"])
+    p = harness.Timed.of("plain GPT", "tokens/s", n_tokens, times["gpt"])
+    peak = harness.Timed.of(f"matmul {matmul_n}", "FLOP/s", 2 * matmul_n**3, times["matmul"])
+    n_params, per_token = matmul_flops(cfg, batch.tokens.shape[1])
+    return harness.compare(
+        g,
+        p,
+        mfu=per_token * g.median_rate / peak.median_rate,
+        gpt_mfu=per_token * p.median_rate / peak.median_rate,
+        matmul_peak_gflops=peak.median_rate / 1e9,
+        flops_per_token=per_token,
+        flops_per_token_counted=counted,
+        matmul_params=n_params,
+        matmul_peak=peak.summary(),
+    )
+
+
+QUICK = [("text", "fp32"), ("images", "bf16")]  # both dtypes, both batches, in seconds
 
 
 def main(argv: list[str] | None = None) -> dict:
     p = harness.parser("train_throughput", __doc__.splitlines()[0])
-    p.add_argument("--preset", default="cpu-small", help="model preset (default cpu-small)")
+    p.add_argument("--presets", default="cpu-small,cpu-base", help="model presets (comma list)")
     p.add_argument("--rows", type=int, default=4, help="rows per batch")
     p.add_argument("--no-bf16", action="store_true", help="measure fp32 only")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    cfg = load_preset("debug" if args.quick else args.preset)
-    if args.quick:
-        cfg = dataclasses.replace(cfg, context=64)
-    cfg = dataclasses.replace(cfg, dropout=0.0)  # the baseline has none either
-    repeats = 2 if args.quick else 6
-    g = torch.Generator().manual_seed(0)
-    batches = {"text": text_batch(cfg, args.rows, g), "images": image_batch(cfg, args.rows, g)}
-    dtypes = ["fp32"] if args.no_bf16 or args.quick else ["fp32", "bf16"]
+    presets = ["debug"] if args.quick else args.presets.split(",")
+    repeats = 2 if args.quick else 4
+    matmul_n = 256 if args.quick else 2048
+    dtypes = ["fp32"] if args.no_bf16 else ["fp32", "bf16"]
     figures = {}
-    for dtype in dtypes:
-        for name, batch in batches.items():
-            fig = measure(cfg, batch, repeats, bf16=dtype == "bf16")
-            figures[f"{name}_{dtype}"] = fig
-            print(
-                f"{name:6s} {dtype}: gato {fig['gato_tokens_per_s']:9,.0f} tok/s, "
-                f"plain GPT {fig['gpt_tokens_per_s']:9,.0f} tok/s, ratio {fig['ratio']:.2f}x"
-            )
+    for preset in presets:
+        cfg = load_preset(preset)
+        if args.quick:
+            cfg = dataclasses.replace(cfg, context=64)
+        cfg = dataclasses.replace(cfg, dropout=0.0)  # the baseline has none either
+        g = torch.Generator().manual_seed(0)
+        batches = {"text": text_batch(cfg, args.rows, g), "images": image_batch(cfg, args.rows, g)}
+        for dtype in dtypes:
+            for name, batch in batches.items():
+                if args.quick and (name, dtype) not in QUICK:
+                    continue
+                figures[f"{preset}_{name}_{dtype}"] = measure(
+                    cfg, batch.to(args.device), repeats, dtype == "bf16", args.device, matmul_n
+                )
     config = {
-        "preset": cfg.name,
-        "context": cfg.context,
+        "presets": presets,
+        "contexts": {p: (64 if args.quick else load_preset(p).context) for p in presets},
         "rows": args.rows,
         "image_batch": "timesteps of 25 patches (5x5) + 4 values + separator + 1 action",
         "repeats": repeats,
         "dtypes": dtypes,
         "step": "forward + masked cross-entropy + backward + AdamW",
+        "mfu": "(6 N + 12 L d T) * tokens/s / matmul peak; peak = median FLOP/s of a "
+        f"{matmul_n}x{matmul_n} matmul in the step's dtype, timed between the steps",
     }
-    return harness.write_result(args.out, "train_throughput", config, figures, args.device)
+    return harness.write_result(
+        args.out, "train_throughput", config, figures, args.device, __doc__.splitlines()[0]
+    )
 
 
 if __name__ == "__main__":

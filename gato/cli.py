@@ -400,6 +400,12 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="tiny sizes: seconds, for smoke tests")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--results", type=Path, help="output folder (default bench/results)")
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="run no benchmark: rewrite README.md's Performance section from the JSON files",
+    )
+    p.add_argument("--readme", type=Path, help="README to rewrite with --report (default: repo's)")
     p.set_defaults(func=_run_bench)
 
 
@@ -416,16 +422,31 @@ def bench_dir() -> Path:
     return found
 
 
+NOT_BENCHMARKS = ("harness", "report")  # bench/ modules that measure nothing
+
+
+def benchmark_names() -> list[str]:
+    """The benchmarks in bench/: every script but the shared harness and the report."""
+    return sorted(p.stem for p in bench_dir().glob("*.py") if p.stem not in NOT_BENCHMARKS)
+
+
 def _run_bench(args: argparse.Namespace) -> int:
     import subprocess
 
     folder = bench_dir()
-    known = sorted(p.stem for p in folder.glob("*.py") if p.stem != "harness")
+    results = args.results or folder / "results"
+    if args.report:
+        if args.names:
+            raise ValueError("--report runs no benchmark: give no NAME (run them first)")
+        cmd = [sys.executable, str(folder / "report.py"), "--results", str(results)]
+        if args.readme:
+            cmd += ["--readme", str(args.readme)]
+        return subprocess.run(cmd).returncode
+    known = benchmark_names()
     names = args.names or known
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ValueError(f"unknown benchmark {unknown[0]!r}; known: {', '.join(known)}")
-    results = args.results or folder / "results"
     failed = []
     for name in names:
         out = results / f"{name}.json"

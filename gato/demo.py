@@ -89,7 +89,7 @@ FULL = DemoPlan(
     scene_dialogues=2000,
     vocab_size=320,
     demonstrations=(
-        Demonstrations("freeway", 8, min_score_frac=0.0),  # no measured scores yet
+        Demonstrations("freeway", 8),
         Demonstrations("cartpole", 200),
     ),
     play_task="freeway",

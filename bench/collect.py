@@ -26,6 +26,20 @@ class BenchTask:
     task: str  # registry name
     raw_env: Callable[[], gym.Env]  # the bare emulator/simulator for the baseline
     episodes: int = 20  # full mode; quick mode plays 2
+    quick: bool = True  # part of --quick (the test suite); Atari experts take minutes
+    repeats: int = 3  # full mode; quick mode runs once
+
+
+def _ale(game: str) -> Callable[[], gym.Env]:
+    """The raw emulator at the agent's step size: frame skip 4, sticky actions 0.25."""
+
+    def make() -> gym.Env:
+        import ale_py
+
+        gym.register_envs(ale_py)
+        return gym.make(f"ALE/{game}-v5", frameskip=4, repeat_action_probability=0.25)
+
+    return make
 
 
 TASKS = [
@@ -34,16 +48,21 @@ TASKS = [
     BenchTask("mountaincar", lambda: gym.make("MountainCar-v0")),
     BenchTask("pendulum", lambda: gym.make("Pendulum-v1")),
     BenchTask("mountaincar-continuous", lambda: gym.make("MountainCarContinuous-v0")),
+    BenchTask("pong", _ale("Pong"), episodes=1, quick=False, repeats=1),
+    BenchTask("breakout", _ale("Breakout"), episodes=1, quick=False, repeats=1),
+    BenchTask("freeway", _ale("Freeway"), episodes=2, quick=False, repeats=1),
+    BenchTask("boxing", _ale("Boxing"), episodes=2, quick=False, repeats=1),
 ]
 
 
 def main(argv: list[str] | None = None) -> dict:
     args = harness.parser("collect", __doc__.splitlines()[0]).parse_args(argv)
     raw_steps = 2_000 if args.quick else 20_000
-    repeats = 1 if args.quick else 3
     figures: dict[str, dict] = {}
-    for bt in TASKS:
+    tasks = [bt for bt in TASKS if bt.quick or not args.quick]
+    for bt in tasks:
         episodes = 2 if args.quick else bt.episodes
+        repeats = 1 if args.quick else bt.repeats
         raw = [harness.random_action_steps(bt.raw_env, raw_steps) for _ in range(repeats)]
         steps, seconds, size = [], [], 0
         for _ in range(repeats):
@@ -58,10 +77,10 @@ def main(argv: list[str] | None = None) -> dict:
             store_bytes_per_step=size / max(1, steps[-1]),
         )
     config = {
-        "tasks": [bt.task for bt in TASKS],
-        "episodes": 2 if args.quick else "per task (20)",
+        "tasks": [bt.task for bt in tasks],
+        "episodes": {bt.task: 2 if args.quick else bt.episodes for bt in tasks},
         "raw_steps": raw_steps,
-        "repeats": repeats,
+        "repeats": {bt.task: 1 if args.quick else bt.repeats for bt in tasks},
         "workers": 1,
     }
     return harness.write_result(

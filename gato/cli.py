@@ -571,7 +571,7 @@ def _load_for_policy(args: argparse.Namespace):
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from gato.evaluate import evaluate, write_json
+    from gato.evaluate import evaluate, vl_metric_rows, write_json
 
     if args.episodes < 1 or args.envs < 1:
         raise ValueError("--episodes and --envs must be >= 1")
@@ -581,6 +581,8 @@ def _run_eval(args: argparse.Namespace) -> int:
         trained, specs, args.episodes, args.envs, args.seed, sampling, args.device,
         args.prompt_store, args.max_steps, args.async_envs, progress=not args.no_progress,
     )  # fmt: skip
+    if args.task == "all" and not report.interrupted:
+        report.metrics += vl_metric_rows(trained)  # captions, zero-shot, chat
     print(report.table())
     if args.json:
         print(f"wrote {write_json(report, args.json)}")

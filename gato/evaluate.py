@@ -112,6 +112,20 @@ class MetricRow:
     normalised: float | None = None
 
 
+def vl_metric_rows(trained: Trained) -> list[MetricRow]:
+    """Caption, zero-shot and chat rows (as ``gato eval-vl``) for ``gato eval --task all``.
+
+    Empty when the run had no caption/chat task. These rows join the table but not the
+    headline (``normalised`` None): the paper's headline counts control tasks only.
+    """
+    from gato.envs.registry import task_names
+    from gato.vl_metrics import checkpoint_vl_rows
+
+    if not set(trained.tasks) - set(task_names()) or trained.tokenizers.text is None:
+        return []
+    return [MetricRow(r.task, r.metric, r.value) for r in checkpoint_vl_rows(trained)]
+
+
 @dataclass
 class EvalReport:
     """Everything ``gato eval`` measured, JSON-ready with :meth:`to_json`."""

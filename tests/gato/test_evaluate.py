@@ -167,3 +167,28 @@ def test_a_policy_trained_on_fake_expert_episodes_reaches_the_expert_score():
     seeds = range(10_000, 10_064)  # held out: demonstrations used seeds 0..1999
     result = evaluate_task(trained, registry.spec("fake"), episodes=64, envs=16, seed=10_000)
     assert result.mean >= expert_mean("fake", seeds)
+
+
+def test_eval_all_adds_caption_and_chat_rows_for_a_run_with_text(tiny_data, tmp_path):
+    from gato.config import load_run_config
+    from gato.train import train
+
+    from ..conftest import CONFIGS
+
+    cfg = load_run_config(CONFIGS / "debug.toml", [f"data.dir={tiny_data}", "train.steps=2"])
+    train(cfg, tmp_path / "run", progress=False)
+    out = tmp_path / "eval.json"
+    argv = ["eval", "--checkpoint", str(tmp_path / "run"), "--task", "all", "--episodes", "1",
+            "--envs", "1", "--threads", "1", "--no-progress", "--json", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    report = json.loads(out.read_text())
+    assert [t["task"] for t in report["tasks"]] == ["fake"]
+    rows = {(m["task"], m["metric"]): m for m in report["metrics"]}
+    assert {
+        ("captions/test", "exact"),
+        ("captions/heldout", "exact"),
+        ("chat", "perplexity"),
+    } <= set(rows)
+    assert 0.0 <= rows["captions/test", "exact"]["value"] <= 1.0
+    assert rows["chat", "perplexity"]["value"] > 1.0
+    assert all(m["normalised"] is None for m in report["metrics"])  # headline: control only

@@ -17,6 +17,8 @@ import gymnasium as gym
 import numpy as np
 from ale_py import roms
 
+from gato.envs.experts.base import Expert
+
 
 class AleSimulator:
     """A sticky-free ALE running the same ROM as ``env``; sync, then act freely.
@@ -49,3 +51,19 @@ class AleSimulator:
 
     def game_over(self) -> bool:
         return self.ale.game_over()
+
+
+class SimulatingExpert(Expert):
+    """An Atari expert that plans in its own :class:`AleSimulator`.
+
+    The simulator is built once, at the first ``reset`` (loading the ROM costs), and
+    reused for every later episode of the same game.
+    """
+
+    def __init__(self) -> None:
+        self.sim: AleSimulator | None = None
+
+    def reset(self, env: gym.Env, rng: np.random.Generator) -> None:
+        super().reset(env, rng)
+        if self.sim is None:
+            self.sim = AleSimulator(env)

@@ -26,8 +26,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from gato.envs.experts.ale_sim import AleSimulator
-from gato.envs.experts.base import Expert
+from gato.envs.experts.ale_sim import SimulatingExpert
 
 NOOP, FIRE, RIGHT, LEFT = 0, 1, 3, 4
 PADDLE_X, BALL_X, BALL_Y = 72, 99, 101
@@ -40,16 +39,11 @@ FINAL_STEPS = 4  # steps before the landing at which candidate moves are checked
 CANDIDATES = ((NOOP,), (LEFT,), (RIGHT,), (LEFT, LEFT), (RIGHT, RIGHT))  # then idle
 
 
-class BreakoutExpert(Expert):
+class BreakoutExpert(SimulatingExpert):
     """Clears bricks in Breakout with sticky actions (see the module docstring)."""
 
-    def __init__(self) -> None:
-        self.sim: AleSimulator | None = None
-
     def reset(self, env: gym.Env, rng: np.random.Generator) -> None:
-        super().reset(env, rng)
-        if self.sim is None:
-            self.sim = AleSimulator(env)
+        super().reset(env, rng)  # builds self.sim once
         self.path: list[tuple[int, int]] = []  # predicted ball (x, y) for the coming steps
         self.landing: float | None = None
         self.aim = 0

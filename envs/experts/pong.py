@@ -37,8 +37,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from gato.envs.experts.ale_sim import AleSimulator
-from gato.envs.experts.base import Expert
+from gato.envs.experts.ale_sim import SimulatingExpert
 
 NOOP, PADDLE_UP, PADDLE_DOWN = 0, 3, 4
 BALL_X, BALL_Y, PADDLE_Y = 49, 54, 51
@@ -74,16 +73,11 @@ class Plan:
     wins: bool  # whether the plan is expected to win the point
 
 
-class PongExpert(Expert):
+class PongExpert(SimulatingExpert):
     """Wins Pong against the computer with sticky actions (see the module docstring)."""
 
-    def __init__(self) -> None:
-        self.sim: AleSimulator | None = None
-
     def reset(self, env: gym.Env, rng: np.random.Generator) -> None:
-        super().reset(env, rng)
-        if self.sim is None:
-            self.sim = AleSimulator(env)
+        super().reset(env, rng)  # builds self.sim once
         self.flight: list[tuple[int, int]] = []  # predicted ball (x, y) until it reaches us
         self.plan: Plan | None = None
         self.prev_x, self.prev_paddle = 0, 0

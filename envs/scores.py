@@ -67,7 +67,7 @@ def load_scores(path: Path = SCORES_PATH) -> dict[str, TaskScores]:
 
 def write_scores(rows: dict[str, TaskScores], path: Path = SCORES_PATH) -> None:
     """Merge ``rows`` into the table at ``path`` (other tasks are kept), atomically."""
-    from gato.tokenizers.text import write_atomic
+    from gato.atomic import write_atomic
 
     table = dict(load_scores(path))
     table.update(rows)

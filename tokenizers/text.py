@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import sentencepiece as spm
+
+from gato.atomic import write_atomic
 
 USER_SYMBOLS = ("\n",)
 
@@ -155,18 +156,3 @@ class TextTokenizer:
 
     def piece(self, token_id: int) -> str:
         return self._sp.id_to_piece(token_id)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write bytes so that ``path`` is either the old file or the complete new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

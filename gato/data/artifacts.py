@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from gato.data.atomic import fsync_replace
+from gato.atomic import fsync_replace
 
 MANIFEST = "manifest.json"
 

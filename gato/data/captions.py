@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gato.atomic import fsync_replace
 from gato.data import scenes
-from gato.data.atomic import fsync_replace
 from gato.data.jsonl import iter_jsonl
 from gato.tokenizers.image import check_image, load_image
 

@@ -11,8 +11,8 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from gato.atomic import fsync_replace
 from gato.data import sources
-from gato.data.atomic import fsync_replace
 from gato.data.utf8 import read_utf8
 
 

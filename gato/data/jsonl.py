@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from gato.data.atomic import fsync_replace
+from gato.atomic import fsync_replace
 from gato.data.utf8 import decode_utf8
 
 

@@ -38,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gato.atomic import write_atomic
 from gato.envs.spec import Episode
-from gato.tokenizers.text import write_atomic
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"

@@ -1,4 +1,4 @@
-from gato.data.atomic import fsync_replace
+from gato.atomic import fsync_replace, write_atomic
 from gato.data.jsonl import iter_jsonl, write_jsonl
 
 
@@ -23,3 +23,11 @@ def test_a_failed_jsonl_write_leaves_the_previous_file_whole(tmp_path):
     except RuntimeError:
         pass
     assert [obj for _, obj in iter_jsonl(path)] == [{"a": 1}, {"a": 2}]
+
+
+def test_write_atomic_creates_folders_and_leaves_no_temporary_file(tmp_path):
+    path = tmp_path / "new" / "b.bin"
+    write_atomic(path, b"one")
+    write_atomic(path, b"two")
+    assert path.read_bytes() == b"two"
+    assert [p.name for p in path.parent.iterdir()] == ["b.bin"]

@@ -15,6 +15,12 @@ real state every step absorbs sticky-action delays as they happen. A small
 random aim offset per descent varies the return angle between demonstrations.
 FIRE serves after a life is lost.
 
+Every move is sent with the fire button held (NOOP -> FIRE, LEFT -> LEFTFIRE,
+RIGHT -> RIGHTFIRE in the full 18-action set). Fire only serves, so play is
+unchanged, but a learner imitating these demonstrations serves whatever move it
+picks: with plain moves the serve is a handful of steps per episode, and a
+cloned policy that never learned it waits for a ball that never comes (score 0).
+
 RAM (verified): 72 paddle x (55 .. 191), 99 ball x, 101 ball y (0 when no
 ball; the paddle meets the ball near y 178).
 """
@@ -29,6 +35,8 @@ import numpy as np
 from gato.envs.experts.ale_sim import SimulatingExpert
 
 NOOP, FIRE, RIGHT, LEFT = 0, 1, 3, 4
+RIGHTFIRE, LEFTFIRE = 11, 12
+WITH_FIRE = {NOOP: FIRE, FIRE: FIRE, RIGHT: RIGHTFIRE, LEFT: LEFTFIRE}  # same move, fire held
 PADDLE_X, BALL_X, BALL_Y = 72, 99, 101
 LAND_Y = 180  # ball y taken as the landing (the paddle meets the ball at 176..184)
 HIT_DX = 5  # ball x - paddle x aimed for at the hit (hits span about -4..14)
@@ -64,7 +72,7 @@ class BreakoutExpert(SimulatingExpert):
         if self.landing is not None and len(self.path) < FINAL_STEPS:
             action = self._finish(env, action)
         self.last_action = action
-        return action
+        return WITH_FIRE[action]
 
     def _finish(self, env: gym.Env, default: int) -> int:
         """Close to the landing: the first move of the candidate that returns the ball

@@ -178,8 +178,24 @@ def test_debug_config_loads_with_the_preset_expanded():
 
 
 def test_every_shipped_run_config_loads():
-    for path in sorted(CONFIGS.glob("*.toml")):
+    paths = sorted(CONFIGS.glob("*.toml")) + sorted(CONFIGS.glob("ablations/*.toml"))
+    assert any(p.parent.name == "ablations" for p in paths)
+    for path in paths:
         load_run_config(path)
+
+
+def test_ablation_configs_train_on_their_share_of_the_generalist_tokens():
+    """Each ablation sees the rows its sources get inside the generalist's mixture."""
+    gen = load_run_config(CONFIGS / "cpu-generalist.toml")
+    total = sum(e.weight for e in gen.data.mixture)
+    weight = {e.path: e.weight for e in gen.data.mixture}
+    for path in sorted(CONFIGS.glob("ablations/*.toml")):
+        cfg = load_run_config(path)
+        share = sum(weight[e.path] for e in cfg.data.mixture) / total
+        assert cfg.train.steps == round(gen.train.steps * share), path.name
+        assert (cfg.train.batch_size, cfg.context) == (gen.train.batch_size, gen.context)
+        assert cfg.model == gen.model and cfg.optim.lr == gen.optim.lr
+        assert cfg.data.heldout_fraction == gen.data.heldout_fraction  # same held-out items
 
 
 def test_overrides_are_typed_and_reach_nested_keys():

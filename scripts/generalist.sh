@@ -5,6 +5,7 @@
 #
 #   scripts/generalist.sh            # what `make generalist` runs
 #   DATA=/big/disk RUN=runs/try2 scripts/generalist.sh
+#   ABLATIONS=0 scripts/generalist.sh    # skip the ablation runs (about 15 minutes)
 #
 # Needs the offline text/image sources once: `make data-sources` (Debian packages).
 set -euo pipefail
@@ -17,6 +18,9 @@ CONTROL_EPISODES=${CONTROL_EPISODES:-300}  # classic control: short episodes
 ATARI_EPISODES=${ATARI_EPISODES:-30}       # Atari: 2,000-20,000 frames each
 EVAL_EPISODES=${EVAL_EPISODES:-50}         # the paper's 50 rollouts per task
 EVAL_SEED=${EVAL_SEED:-2000000}            # fresh seeds: collection uses 0.., scores 1000000..
+EVAL_ENVS=${EVAL_ENVS:-25}                 # episodes played in lockstep (one batched forward)
+ABLATIONS=${ABLATIONS:-1}
+ABLATION_DIR=${ABLATION_DIR:-$RUN-ablations}
 
 echo "== data: scenes, captions, corpus, dialogues, tokenizer"
 "$GATO" data all --data-dir "$DATA"
@@ -39,7 +43,43 @@ else
 fi
 
 echo "== evaluate"
-"$GATO" eval --checkpoint "$RUN" --task all --episodes "$EVAL_EPISODES" --envs 10 \
-    --seed "$EVAL_SEED" --json "$RUN/eval.json" --plot "$RUN/scores.png"
-"$GATO" eval-vl --checkpoint "$RUN" --json > "$RUN/eval-vl.json"
+# train NAME: a run of configs/ablations/NAME.toml under $ABLATION_DIR/NAME (resumable)
+train() {
+    local out=$ABLATION_DIR/$1
+    if compgen -G "$out/step_*" >/dev/null; then
+        "$GATO" train --out "$out" --resume
+    else
+        "$GATO" train --config "configs/ablations/$1.toml" --out "$out" --set "data.dir=\"$DATA\""
+    fi
+}
+# evaluate JSON ARGS...: `gato eval ARGS --json JSON` unless JSON exists (finished ones are kept)
+evaluate() {
+    if [[ -s $1 ]]; then echo "kept $1"; return; fi
+    "$GATO" eval --episodes "$EVAL_EPISODES" --envs "$EVAL_ENVS" --seed "$EVAL_SEED" \
+        --json "$@"
+}
+# eval_vl CHECKPOINT JSON [ARGS...]: captions, zero-shot labels and chat perplexity
+eval_vl() {
+    if [[ -s $2 ]]; then echo "kept $2"; return; fi
+    "$GATO" eval-vl --checkpoint "$1" --json "${@:3}" > "$2.tmp" && mv "$2.tmp" "$2"
+}
+
+evaluate "$RUN/eval.json" --checkpoint "$RUN" --task all --plot "$RUN/scores.png"
+eval_vl "$RUN" "$RUN/eval-vl.json"
 cat "$RUN/eval-vl.json"
+
+if [[ $ABLATIONS == 1 ]]; then
+    echo "== ablation: demonstration prompts at evaluation (same checkpoint, same seeds)"
+    evaluate "$RUN/eval-prompted.json" --checkpoint "$RUN" --task all \
+        --prompt-store "$DATA/episodes"
+    echo "== ablation: one task alone on its share of the mixture's tokens"
+    for task in cartpole freeway; do
+        train "$task-only"
+        evaluate "$ABLATION_DIR/$task-only/eval.json" --checkpoint "$ABLATION_DIR/$task-only" \
+            --task "$task"
+    done
+    echo "== ablation: text only, on the dialogue tokens the generalist saw"
+    train text-only
+    # (it saw no images: its caption rows only show what text alone gets; the scenes' size)
+    eval_vl "$ABLATION_DIR/text-only" "$ABLATION_DIR/text-only/eval-vl.json" --image-size 64
+fi

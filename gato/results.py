@@ -1,0 +1,175 @@
+"""The README "Results" tables and plots, made from the JSON the evaluations wrote.
+
+``scripts/results.py`` calls :func:`results_markdown` on a finished ``make generalist``
+run; nothing here runs a model. Inputs (all written by ``gato eval`` / ``gato eval-vl``
+``--json``, see ``scripts/generalist.sh``):
+
+- ``RUN/eval.json``: the generalist on every control task (plus its VL rows);
+- ``RUN/eval-prompted.json``: the same checkpoint and seeds with demonstration prompts;
+- ``RUN/eval-vl.json``: captions, zero-shot labels, chat perplexity;
+- ``ABLATIONS/<task>-only/eval.json``: one-task models on their share of the tokens;
+- ``ABLATIONS/text-only/eval-vl.json``: the text-only model's chat perplexity;
+- ``RUN/metrics.jsonl``: the training log (held-out loss per task).
+
+A missing file drops its rows or column; the tables say nothing about runs not made.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+HALF_EXPERT = 0.5  # the paper's headline threshold
+PIXEL_TASKS = frozenset({"pong", "breakout", "freeway", "boxing"})
+
+
+@dataclass(frozen=True)
+class ControlRow:
+    """One control task of an evaluation JSON."""
+
+    task: str
+    random: float
+    expert: float
+    mean: float
+    std: float
+    episodes: int
+    normalised: float
+
+    @classmethod
+    def from_json(cls, d: Mapping) -> ControlRow:
+        return cls(
+            task=d["task"],
+            random=d["random_score"],
+            expert=d["expert_score"],
+            mean=d["mean"],
+            std=d["std"],
+            episodes=len(d["returns"]),
+            normalised=d["normalised"],
+        )
+
+
+def read_json(path: Path) -> dict | list | None:
+    """The parsed file, or None when it does not exist."""
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def control_rows(report: Mapping | None) -> dict[str, ControlRow]:
+    """task -> row for every control task with reference scores in an eval JSON."""
+    if not report:
+        return {}
+    rows = [ControlRow.from_json(t) for t in report["tasks"] if t.get("normalised") is not None]
+    return {r.task: r for r in rows}
+
+
+def vl_values(rows: Sequence[Mapping] | None) -> dict[tuple[str, str], float]:
+    """(task, metric) -> value of an ``eval-vl --json`` list."""
+    return {(r["task"], r["metric"]): float(r["value"]) for r in rows or []}
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None or math.isnan(x) else f"{100 * x:.1f}%"
+
+
+def control_table(main: Mapping[str, ControlRow], prompted: Mapping[str, ControlRow]) -> str:
+    """Markdown: task, random, expert, agent mean ± std, normalised (and with prompts)."""
+    head = "| task | random | expert | agent | normalised |"
+    rule = "| --- | --- | --- | --- | --- |"
+    if prompted:
+        head += " with prompt |"
+        rule += " --- |"
+    lines = [head, rule]
+    for r in main.values():
+        name = f"{r.task} (pixels)" if r.task in PIXEL_TASKS else r.task
+        mark = "**" if r.normalised >= HALF_EXPERT else ""
+        line = (
+            f"| {name} | {r.random:.2f} | {r.expert:.2f} | {r.mean:.2f} ± {r.std:.2f} "
+            f"| {mark}{_pct(r.normalised)}{mark} |"
+        )
+        if prompted:
+            p = prompted.get(r.task)
+            line += f" {_pct(p.normalised) if p else '-'} |"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def headline(rows: Mapping[str, ControlRow]) -> str:
+    """One sentence: tasks at >= 50% of expert, mean normalised score, episodes."""
+    if not rows:
+        return "no control tasks evaluated"
+    n = len(rows)
+    hit = sum(r.normalised >= HALF_EXPERT for r in rows.values())
+    mean = sum(r.normalised for r in rows.values()) / n
+    eps = sorted({r.episodes for r in rows.values()})
+    ep = f"{eps[0]}" if len(eps) == 1 else f"{eps[0]}-{eps[-1]}"
+    return (
+        f"**{hit} of {n} control tasks at >= 50% of expert** ({100 * hit / n:.0f}%; goal 80%), "
+        f"mean normalised score {_pct(mean)}, {ep} episodes per task"
+    )
+
+
+def transfer_table(main: Mapping[str, ControlRow], alone: Mapping[str, ControlRow]) -> str:
+    """Markdown: each one-task ablation against the generalist on the same task."""
+    lines = [
+        "| task | generalist (mixture) | alone, same task tokens | mixture - alone |",
+        "| --- | --- | --- | --- |",
+    ]
+    for task, a in alone.items():
+        m = main.get(task)
+        diff = f"{100 * (m.normalised - a.normalised):+.1f} points" if m else "-"
+        lines.append(
+            f"| {task} | {_pct(m.normalised) if m else '-'} | {_pct(a.normalised)} | {diff} |"
+        )
+    return "\n".join(lines)
+
+
+def vl_table(
+    gen: Mapping[tuple[str, str], float], text_only: Mapping[tuple[str, str], float]
+) -> str:
+    """Markdown: the generalist's caption, zero-shot and chat rows (text-only chat beside)."""
+    lines = ["| task | metric | generalist | reference |", "| --- | --- | --- | --- |"]
+    for (task, metric), value in gen.items():
+        if metric == "perplexity":
+            ref = text_only.get((task, metric))
+            ref_s = "-" if ref is None else f"text-only model: {ref:.2f} (ratio {value / ref:.3f})"
+            lines.append(f"| {task} | {metric} | {value:.2f} | {ref_s} |")
+        elif metric == "zero_shot_accuracy":
+            lines.append(f"| {task} | {metric} | {_pct(value)} | chance 10.0% |")
+        else:
+            lines.append(f"| {task} | {metric} | {_pct(value)} | |")
+    return "\n".join(lines)
+
+
+def read_metrics(path: Path) -> list[dict]:
+    """The rows of a training ``metrics.jsonl`` (empty when missing)."""
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def results_markdown(run: Path, ablations: Path | None = None) -> str:
+    """The Markdown of the README Results tables for ``run`` (and its ablation runs)."""
+    main = control_rows(read_json(run / "eval.json"))
+    prompted = control_rows(read_json(run / "eval-prompted.json"))
+    alone: dict[str, ControlRow] = {}
+    text_only: dict[tuple[str, str], float] = {}
+    if ablations is not None:
+        for d in sorted(ablations.glob("*-only")):
+            if d.name == "text-only":
+                text_only = vl_values(read_json(d / "eval-vl.json"))
+            else:
+                alone |= control_rows(read_json(d / "eval.json"))
+    parts = [headline(main), "", control_table(main, prompted)]
+    gen_vl = vl_values(read_json(run / "eval-vl.json"))
+    if gen_vl:
+        parts += ["", vl_table(gen_vl, text_only)]
+    if alone:
+        parts += ["", transfer_table(main, alone)]
+    return "\n".join(parts) + "\n"
+
+
+def heldout_curve_keys(rows: Sequence[Mapping]) -> list[str]:
+    """The ``eval/<task>`` keys (held-out loss per task) present in a metrics log."""
+    return sorted({k for r in rows for k in r if k.startswith("eval/")})

@@ -1,0 +1,49 @@
+import json
+
+from gato.results import control_rows, headline, results_markdown
+
+
+def _task(name, mean, normalised, n=4, random=0.0, expert=10.0):
+    return {
+        "task": name, "returns": [mean] * n, "seeds": list(range(n)), "lengths": [5] * n,
+        "episodes": n, "random_score": random, "expert_score": expert, "mean": mean,
+        "std": 0.0, "normalised": normalised, "complete": True,
+    }  # fmt: skip
+
+
+def _write(path, obj):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj))
+
+
+def test_headline_counts_tasks_at_half_expert():
+    rows = control_rows({"tasks": [_task("a", 6.0, 0.6), _task("b", 4.9, 0.49)]})
+    assert headline(rows).startswith("**1 of 2 control tasks at >= 50% of expert** (50%")
+
+
+def test_tasks_without_reference_scores_are_left_out():
+    no_ref = _task("fake", 1.0, None) | {"random_score": None, "expert_score": None}
+    assert set(control_rows({"tasks": [_task("a", 6.0, 0.6), no_ref]})) == {"a"}
+
+
+def test_results_markdown_joins_prompted_ablation_and_text_only_rows(tmp_path):
+    run, abl = tmp_path / "run", tmp_path / "abl"
+    _write(run / "eval.json", {"tasks": [_task("pong", 6.0, 0.6), _task("cartpole", 2.0, 0.2)]})
+    _write(run / "eval-prompted.json", {"tasks": [_task("pong", 7.0, 0.7)]})
+    _write(run / "eval-vl.json", [{"task": "chat", "metric": "perplexity", "value": 11.0}])
+    _write(abl / "cartpole-only" / "eval.json", {"tasks": [_task("cartpole", 5.0, 0.5)]})
+    _write(
+        abl / "text-only" / "eval-vl.json",
+        [{"task": "chat", "metric": "perplexity", "value": 10.0}],
+    )
+    md = results_markdown(run, abl)
+    assert "| pong (pixels) | 0.00 | 10.00 | 6.00 ± 0.00 | **60.0%** | 70.0% |" in md
+    assert "| cartpole | 0.00 | 10.00 | 2.00 ± 0.00 | 20.0% | - |" in md  # not prompted
+    assert "| cartpole | 20.0% | 50.0% | -30.0 points |" in md  # negative transfer
+    assert "text-only model: 10.00 (ratio 1.100)" in md
+
+
+def test_results_markdown_without_optional_files_has_only_the_control_table(tmp_path):
+    _write(tmp_path / "eval.json", {"tasks": [_task("cartpole", 2.0, 0.2)]})
+    md = results_markdown(tmp_path, tmp_path / "missing")
+    assert "with prompt" not in md and "perplexity" not in md and "alone" not in md

@@ -20,6 +20,7 @@ EVAL_EPISODES=${EVAL_EPISODES:-50}         # the paper's 50 rollouts per task
 EVAL_SEED=${EVAL_SEED:-2000000}            # fresh seeds: collection uses 0.., scores 1000000..
 EVAL_ENVS=${EVAL_ENVS:-25}                 # episodes played in lockstep (one batched forward)
 ABLATIONS=${ABLATIONS:-1}
+PROMPTED_EPISODES=${PROMPTED_EPISODES:-$EVAL_EPISODES}  # the prompted re-evaluation
 ABLATION_DIR=${ABLATION_DIR:-$RUN-ablations}
 
 echo "== data: scenes, captions, corpus, dialogues, tokenizer"
@@ -69,9 +70,6 @@ eval_vl "$RUN" "$RUN/eval-vl.json"
 cat "$RUN/eval-vl.json"
 
 if [[ $ABLATIONS == 1 ]]; then
-    echo "== ablation: demonstration prompts at evaluation (same checkpoint, same seeds)"
-    evaluate "$RUN/eval-prompted.json" --checkpoint "$RUN" --task all \
-        --prompt-store "$DATA/episodes"
     echo "== ablation: one task alone on its share of the mixture's tokens"
     for task in cartpole freeway; do
         train "$task-only"
@@ -82,4 +80,7 @@ if [[ $ABLATIONS == 1 ]]; then
     train text-only
     # (it saw no images: its caption rows only show what text alone gets; the scenes' size)
     eval_vl "$ABLATION_DIR/text-only" "$ABLATION_DIR/text-only/eval-vl.json" --image-size 64
+    echo "== ablation: demonstration prompts at evaluation (same checkpoint, first seeds)"
+    EVAL_EPISODES=$PROMPTED_EPISODES evaluate "$RUN/eval-prompted.json" --checkpoint "$RUN" \
+        --task all --prompt-store "$DATA/episodes"
 fi

@@ -213,7 +213,7 @@ def _run_data_collect(args: argparse.Namespace) -> int:
     )
     print(
         f"{args.out}: {s.episodes} episodes of {args.task} ({s.new_episodes} new, "
-        f"{s.rejected} rejected below {s.min_return}), {s.steps_per_second:,.0f} env steps/s"
+        f"{s.rejected} rejected below {s.min_return:g}), {s.steps_per_second:,.0f} env steps/s"
     )
     return 0
 

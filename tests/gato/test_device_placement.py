@@ -21,6 +21,7 @@ from gato.checkpoint import load_checkpoint
 from gato.config import load_preset, load_run_config
 from gato.data.captions import scene_arrays
 from gato.data.dialogues import scene_dialogues
+from gato.distributed import DistEnv
 from gato.envs.spec import ActionSpec, Episode, ObsField, ObsKind, TaskSpec
 from gato.generate import GenerationConfig, caption_images, generate_texts, rank_labels
 from gato.loading import tokenizers_for
@@ -37,7 +38,7 @@ from gato.sequence import (
     episode_row,
 )
 from gato.tokenizers.text import TextTokenizer
-from gato.train import train
+from gato.train import _Stats, _sum_over_ranks, train
 
 from ..conftest import CONFIGS
 from .strict_device import DeviceMismatch, is_on_device, strict_device, values
@@ -129,7 +130,7 @@ def test_training_forward_loss_and_backward_of_a_mixed_batch_stay_on_the_device(
         for (name, p), q in pairs:
             assert is_on_device(p.grad), name
             torch.testing.assert_close(values(p.grad), q.grad, msg=name)
-    assert float(values(out.loss.detach())) == pytest.approx(float(ref.loss), rel=1e-5)
+    assert float(values(out.loss.detach())) == pytest.approx(float(ref.loss.detach()), rel=1e-5)
     assert out.per_task.keys() == ref.per_task.keys()
     assert (out.text_tokens, out.action_tokens) == (ref.text_tokens, ref.action_tokens)
 
@@ -218,6 +219,17 @@ def test_caption_and_chat_generation_stay_on_the_device(tok, sampling):
     assert (caps, text) == (ref_caps, ref_text)
 
 
+def test_sampling_with_a_cpu_generator_works_on_the_device_and_makes_the_same_draws(tok):
+    """CUDA refuses a CPU generator for its tensors; generation samples on the CPU then."""
+    images = list(scene_arrays("test", 2, seed=0, image_size=48)["images"])
+    config = GenerationConfig(max_new_tokens=12, sampling=SamplingConfig(temperature=1.0))
+    ref = caption_images(cpu_model(), tok, images, config, torch.Generator().manual_seed(5))
+    with strict_device() as dev:
+        model = on_device(cpu_model(), dev)
+        got = caption_images(model, tok, images, config, torch.Generator().manual_seed(5))
+    assert got == ref
+
+
 def test_zero_shot_scoring_stays_on_the_device(tok):
     image = scene_arrays("test", 1, seed=0, image_size=48)["images"][0]
     labels = ["red circle", "blue square", "green triangle"]
@@ -248,3 +260,23 @@ def test_a_training_run_of_two_steps_with_eval_and_checkpoint_runs_on_the_device
     assert all(math.isfinite(x) for x in result.losses)
     weights = load_checkpoint(tmp_path / "run", with_optimizer=False).model
     assert all(not is_on_device(w) and torch.isfinite(w).all() for w in weights.values())
+
+
+def test_cross_process_sums_run_on_the_training_device(monkeypatch):
+    """NCCL reduces only CUDA tensors: the step's target count and stats go to the device."""
+    seen = []
+
+    def all_reduce(t, op=None):  # stands in for a 2-process job's NCCL all_reduce
+        seen.append(is_on_device(t))
+        t.mul_(2)
+
+    monkeypatch.setattr(torch.distributed, "all_reduce", all_reduce)
+    env = DistEnv(rank=0, world_size=2, local_rank=0)
+    with strict_device() as dev:
+        total = _sum_over_ranks(torch.tensor([3.0]), env, dev)
+        stats = _Stats(["chat"])
+        stats.v[:2] = (6.0, 3.0)  # loss sum 6 over 3 targets
+        reduced = stats.reduce(env, 0, 1.0, dev)
+    assert seen == [True, True]
+    assert not is_on_device(total) and total.tolist() == [6.0]
+    assert reduced.loss == 2.0 and not reduced.stop

@@ -128,6 +128,24 @@ def _check_prompts(prompts: Sequence[Row]) -> None:
 # -- sampling -----------------------------------------------------------------------------
 
 
+def _pick(
+    logits: torch.Tensor,
+    allowed: torch.Tensor,
+    config: SamplingConfig,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    """One allowed id per row ``(B,)``, on the logits' device.
+
+    A generator draws on its own device (CUDA refuses a CPU generator for CUDA
+    tensors), so with a CPU generator the restricted logits are sampled on the CPU:
+    then the same seed gives the same text whichever device the model runs on.
+    """
+    logits = restrict(logits, allowed)  # (B, V)
+    if generator is None or config.temperature == 0.0 or generator.device == logits.device:
+        return sample(logits, config, generator)
+    return sample(logits.to(generator.device), config, generator).to(logits.device)
+
+
 @torch.no_grad()
 def generate(
     model: Gato,
@@ -153,7 +171,7 @@ def generate(
     done = torch.zeros(B, dtype=torch.bool, device=device)
     steps = 0
     for t in range(config.max_new_tokens):
-        nxt = sample(restrict(logits, allowed), config.sampling, generator)  # (B,)
+        nxt = _pick(logits, allowed, config.sampling, generator)  # (B,)
         nxt = torch.where(done, torch.full_like(nxt, eos), nxt)  # finished rows stay at EOS
         out[:, t] = nxt
         steps = t + 1
@@ -185,7 +203,7 @@ def generate_uncached(
         rows = [Row.concat([p, text_row(tok, n)]) for p, n in zip(prompts, new, strict=True)]
         batch = collate(rows, tok.vocab).to(device)
         logits = model(batch)[:, -1]  # (B, V)
-        nxt = sample(restrict(logits, allowed), config.sampling, generator)
+        nxt = _pick(logits, allowed, config.sampling, generator)
         nxt = torch.where(done, torch.full_like(nxt, eos), nxt)
         for b, i in enumerate(nxt.tolist()):
             new[b].append(i)

@@ -283,7 +283,7 @@ def _run(cfg, out, env, device, mixture, text, ckpt, stop_at, progress) -> Train
                     window.wait += time.perf_counter() - tw
                 # Targets of the whole global batch: the loss normaliser of every rank.
                 local = sum(int(b.loss_mask[:, 1:].sum()) for b in micro)
-                n_global = _sum_over_ranks(torch.tensor([float(local)]), env).item()
+                n_global = _sum_over_ranks(torch.tensor([float(local)]), env, device).item()
                 lr = learning_rate(
                     step, peak=oc.lr, warmup=oc.warmup, total=tc.steps, min_ratio=oc.min_ratio
                 )
@@ -300,7 +300,7 @@ def _run(cfg, out, env, device, mixture, text, ckpt, stop_at, progress) -> Train
                     (lo.loss * (lo.tokens * world / max(n_global, 1.0))).backward()
                     stats.add(lo, batch)
                 grad_norm = _clip(raw, oc.clip)
-                reduced = stats.reduce(env, stop.signum, grad_norm)
+                reduced = stats.reduce(env, stop.signum, grad_norm, device)
                 if not (math.isfinite(reduced.loss) and math.isfinite(grad_norm)):
                     optimizer.zero_grad(set_to_none=True)
                     last = latest_checkpoint(out)
@@ -442,9 +442,17 @@ def _clip(model: nn.Module, clip: float) -> float:
     return float(torch.nn.utils.get_total_norm([p.grad for p in params]))
 
 
-def _sum_over_ranks(t: torch.Tensor, env: distributed.DistEnv) -> torch.Tensor:
+def _sum_over_ranks(
+    t: torch.Tensor, env: distributed.DistEnv, device: torch.device
+) -> torch.Tensor:
+    """Sum a CPU tensor over processes; returns a CPU tensor.
+
+    The collective runs on ``device``: NCCL (CUDA) only reduces CUDA tensors.
+    """
     if env.enabled:
-        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.SUM)
+        on_device = t.to(device)
+        torch.distributed.all_reduce(on_device, op=torch.distributed.ReduceOp.SUM)
+        t = on_device.cpu()
     return t
 
 
@@ -486,10 +494,12 @@ class _Stats:
                 v[8 + 2 * k] += lo.per_task[task].loss_sum
                 v[9 + 2 * k] += lo.per_task[task].tokens
 
-    def reduce(self, env: distributed.DistEnv, signum: int, grad_norm: float) -> _Reduced:
+    def reduce(
+        self, env: distributed.DistEnv, signum: int, grad_norm: float, device: torch.device
+    ) -> _Reduced:
         v = self.v.copy()
         v[7] = float(bool(signum))
-        t = _sum_over_ranks(torch.tensor(v, dtype=torch.float64), env).numpy()
+        t = _sum_over_ranks(torch.tensor(v, dtype=torch.float64), env, device).numpy()
 
         def mean(s: float, n: float) -> float:
             return float(s / n) if n else float("nan")

@@ -517,6 +517,11 @@ def _policy_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--max-steps", type=int, help="cut episodes after this many steps")
+    p.add_argument(
+        "--action-decoding", choices=["mode", "median"], default="mode",
+        help="continuous actions: the most likely bin (mode, default) or the median bin "
+        "of the model's distribution (median; needs --temperature 0)",
+    )  # fmt: skip
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:
@@ -565,6 +570,8 @@ def _load_for_policy(args: argparse.Namespace):
 
     torch.set_num_threads(args.threads)
     sampling = SamplingConfig(temperature=args.temperature)
+    if args.action_decoding == "median" and args.temperature != 0.0:
+        raise ValueError("--action-decoding median is deterministic; use it with --temperature 0")
     if args.max_steps is not None and args.max_steps < 1:
         raise ValueError(f"--max-steps must be >= 1, got {args.max_steps}")
     return load_trained(args.checkpoint, args.device), sampling
@@ -572,6 +579,7 @@ def _load_for_policy(args: argparse.Namespace):
 
 def _run_eval(args: argparse.Namespace) -> int:
     from gato.evaluate import evaluate, vl_metric_rows, write_json
+    from gato.policy import ActionDecoding
 
     if args.episodes < 1 or args.envs < 1:
         raise ValueError("--episodes and --envs must be >= 1")
@@ -580,6 +588,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     report = evaluate(
         trained, specs, args.episodes, args.envs, args.seed, sampling, args.device,
         args.prompt_store, args.max_steps, args.async_envs, progress=not args.no_progress,
+        action_decoding=ActionDecoding(args.action_decoding),
     )  # fmt: skip
     if args.task == "all" and not report.interrupted:
         report.metrics += vl_metric_rows(trained)  # captions, zero-shot, chat
@@ -616,14 +625,16 @@ def _add_play(sub: argparse._SubParsersAction) -> None:
 
 def _run_play(args: argparse.Namespace) -> int:
     from gato.play import play_episode
+    from gato.policy import ActionDecoding
 
     trained, sampling = _load_for_policy(args)
     (spec,) = _eval_specs(trained, args.task) if args.task != "all" else (None,)
     if spec is None:
         raise ValueError("gato play takes one task, not 'all'")
     played = play_episode(
-        trained, spec, args.seed, sampling, args.device, args.record is not None, args.max_steps
-    )
+        trained, spec, args.seed, sampling, args.device, args.record is not None, args.max_steps,
+        ActionDecoding(args.action_decoding),
+    )  # fmt: skip
     print(f"{spec.name}: return {played.score:.2f} in {played.length} steps (seed {args.seed})")
     if args.record is not None:
         from gato.recording import write_gif

@@ -36,7 +36,7 @@ import numpy as np
 
 from gato.envs.spec import ObsKind, TaskSpec
 from gato.loading import Trained
-from gato.policy import Policy
+from gato.policy import ActionDecoding, Policy
 from gato.sampling import GREEDY, SamplingConfig
 from gato.sequence import Row, Tokenizers, demonstration_prompt, observation_length
 
@@ -138,6 +138,7 @@ class EvalReport:
     metrics: list[MetricRow] = field(default_factory=list)
     interrupted: bool = False
     prompt_store: str | None = None
+    action_decoding: ActionDecoding = ActionDecoding.MODE
 
     def normalised_scores(self) -> dict[str, float]:
         out = {t.task: t.normalised for t in self.tasks if t.normalised is not None}
@@ -160,6 +161,7 @@ class EvalReport:
             "envs": self.envs,
             "sampling": asdict(self.sampling),
             "prompt_store": self.prompt_store,
+            "action_decoding": self.action_decoding.value,
             "interrupted": self.interrupted,
             "tasks": [t.to_json() for t in self.tasks],
             "metrics": [asdict(m) for m in self.metrics],
@@ -292,6 +294,7 @@ def evaluate_task(
     asynchronous: bool = False,
     on_episode: Callable[[int], None] | None = None,
     result: TaskResult | None = None,
+    action_decoding: ActionDecoding = ActionDecoding.MODE,
 ) -> TaskResult:
     """Play ``episodes`` episodes of ``spec.name`` and collect their returns.
 
@@ -304,7 +307,10 @@ def evaluate_task(
     n_envs = min(envs, episodes)
     if result is None:
         result = TaskResult(spec.name, [], [], [], episodes, spec.random_score, spec.expert_score)
-    policy = Policy(trained.model, trained.tokenizers, spec, sampling, device)
+    policy = Policy(
+        trained.model, trained.tokenizers, spec, sampling, device,
+        action_decoding=action_decoding,
+    )  # fmt: skip
     vec = make_vector_env(spec.name, n_envs, asynchronous)
     try:
         for first in range(0, episodes, n_envs):
@@ -368,6 +374,7 @@ def evaluate(
     max_steps: int | None = None,
     asynchronous: bool = False,
     progress: bool = True,
+    action_decoding: ActionDecoding = ActionDecoding.MODE,
 ) -> EvalReport:
     """Evaluate every task in ``specs``; Ctrl-C stops early with ``report.interrupted``.
 
@@ -380,6 +387,7 @@ def evaluate(
         envs=envs,
         sampling=sampling,
         prompt_store=None if prompt_store is None else str(prompt_store),
+        action_decoding=action_decoding,
     )
     context = trained.config.context
     try:
@@ -398,7 +406,7 @@ def evaluate(
                 evaluate_task(
                     trained, spec, episodes, envs, seed, sampling, device, prompts,
                     max_steps, asynchronous, on_episode=bar.update if bar else None,
-                    result=result,
+                    result=result, action_decoding=action_decoding,
                 )  # fmt: skip
             finally:
                 if bar is not None:

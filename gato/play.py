@@ -15,7 +15,7 @@ import numpy as np
 from gato.envs.spec import ObsKind, TaskSpec
 from gato.evaluate import policy_seed
 from gato.loading import Trained
-from gato.policy import Policy
+from gato.policy import ActionDecoding, Policy
 from gato.sampling import GREEDY, SamplingConfig
 
 
@@ -64,6 +64,7 @@ def play_episode(
     device: str = "cpu",
     record: bool = False,
     max_steps: int | None = None,
+    action_decoding: ActionDecoding = ActionDecoding.MODE,
 ) -> Played:
     """Play episode 0 of ``seed`` (the same episode ``gato eval --seed`` plays first)."""
     env, rendered = _make(spec.name, record)
@@ -71,7 +72,10 @@ def play_episode(
     if record and not rendered and key is None:
         env.close()
         raise ValueError(f"task {spec.name!r} renders no frames and observes no image")
-    policy = Policy(trained.model, trained.tokenizers, spec, sampling, device)
+    policy = Policy(
+        trained.model, trained.tokenizers, spec, sampling, device,
+        action_decoding=action_decoding,
+    )  # fmt: skip
     policy.reset(1, seeds=[policy_seed(seed, 0)])
     played = Played(spec.name, seed, 0.0, 0)
     try:

@@ -24,6 +24,11 @@ steps finished envs (their results are ignored) until the round's longest episod
 ends; no model compute is spent on them. Episodes longer than the context are
 fine: the cache slides (see ``gato.model``).
 
+Continuous actions are decoded by ``action_decoding``: ``MODE`` (the default, with
+greedy sampling the most likely bin, the paper's rule) or ``MEDIAN`` (the median bin
+of the model's distribution, :func:`gato.sampling.median`; greedy only). Discrete
+actions always follow ``sampling``.
+
 Randomness: each row has its own ``torch.Generator`` seeded by the caller, and rows
 are sampled one by one with it, so row ``i`` of a batch makes the same draws as a
 single-env run seeded alike (batched == one at a time, and independent of N).
@@ -38,13 +43,14 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 import torch
 
 from gato.envs.spec import TaskSpec
 from gato.model import Gato, KVCache
-from gato.sampling import GREEDY, SamplingConfig, restrict, sample
+from gato.sampling import GREEDY, SamplingConfig, median, restrict, sample
 from gato.sequence import (
     Kind,
     Row,
@@ -55,6 +61,13 @@ from gato.sequence import (
     legal_action_ids,
     observation_row,
 )
+
+
+class ActionDecoding(Enum):
+    """How a continuous action dimension's token is chosen (discrete ones: ``sampling``)."""
+
+    MODE = "mode"  # as ``sampling`` says: greedy = the most likely bin
+    MEDIAN = "median"  # the median bin of the distribution (deterministic)
 
 
 @dataclass
@@ -84,6 +97,7 @@ class Policy:
         sampling: greedy (temperature 0) or temperature / top-k / top-p.
         device: where the forward runs.
         cached: False for the uncached reference path (recompute the history each call).
+        action_decoding: how continuous action tokens are chosen (see the module doc).
     """
 
     def __init__(
@@ -94,7 +108,12 @@ class Policy:
         sampling: SamplingConfig = GREEDY,
         device: str | torch.device = "cpu",
         cached: bool = True,
+        action_decoding: ActionDecoding = ActionDecoding.MODE,
     ) -> None:
+        if action_decoding is ActionDecoding.MEDIAN and sampling.temperature != 0.0:
+            raise ValueError("median action decoding is deterministic; use it with temperature 0")
+        self.action_decoding = action_decoding
+        self.median = action_decoding is ActionDecoding.MEDIAN and not spec.action.is_discrete
         self.model = model.eval()
         self.tok = tokenizers
         self.spec = spec
@@ -241,6 +260,8 @@ class Policy:
 
     def _choose(self, logits: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
         """One legal id per row ``(N,)``; row ``i`` draws from its own generator."""
+        if self.median:
+            return median(logits, allowed)
         logits = restrict(logits, allowed)
         if self.sampling.temperature == 0.0:
             return sample(logits, self.sampling)

@@ -82,3 +82,25 @@ def sample(
         logits = logits.masked_fill(drop, float("-inf"))
     probs = logits.softmax(-1)  # (B, V); rows of -inf except the kept ids
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+def median(logits: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    """The allowed id at the median of the restricted distribution, in id order.
+
+    For ids that are ordered values (a continuous action's bins), this is the median
+    value of the model's distribution: unlike the argmax it does not jump to a lone
+    spike when the mass is spread over many neighbouring bins, and unlike the mean it
+    stays on one side of a two-peaked (bang-bang) distribution.
+
+    Args:
+        logits: ``(B, V)``.
+        allowed: bool ``(V,)`` or ``(B, V)``.
+
+    Returns:
+        ``(B,)`` int64: per row, the first id whose cumulative probability reaches 1/2.
+    """
+    probs = restrict(logits, allowed).float().softmax(-1)  # (B, V), 0 outside allowed
+    cdf = probs.cumsum(-1)  # (B, V), non-decreasing; flat across disallowed ids
+    first = (cdf < 0.5).sum(-1)  # (B,) ids before the median
+    # cdf only rises at allowed ids, so ``first`` is one; the clamp guards rounding.
+    return first.clamp_max(logits.size(-1) - 1)

@@ -194,6 +194,12 @@ CASES = {
     "unknown task (scores)": Case(
         ("scores", "--tasks", "cartpole,pongg"), 2, "unknown task 'pongg'"
     ),
+    "median decoding with sampling": Case(
+        ("play", "--checkpoint", "run", "--task", "fake", "--action-decoding", "median",
+         "--temperature", "1"),
+        2,
+        "--action-decoding median is deterministic; use it with --temperature 0",
+    ),  # fmt: skip
     "unknown benchmark": Case(("bench", "speed"), 2, "unknown benchmark 'speed'; known: "),
     # images
     "not an image (caption)": Case(

@@ -10,7 +10,7 @@ from gato.config import load_preset
 from gato.envs.spec import ActionSpec, Episode, ObsField, ObsKind, TaskSpec
 from gato.loading import tokenizers_for
 from gato.model import Gato
-from gato.policy import Policy
+from gato.policy import ActionDecoding, Policy
 from gato.sampling import GREEDY, SamplingConfig
 from gato.sequence import demonstration_prompt
 
@@ -171,3 +171,50 @@ def test_observations_of_the_wrong_shape_are_a_clear_error(model, tok):
         policy.act({"state": np.zeros((1, 4), np.float32)})
     with pytest.raises(ValueError, match="NaN|nan|finite"):
         policy.act({"state": np.full((1, 3), np.nan, np.float32)})
+
+
+class Spread(torch.nn.Module):
+    """Logits over the value bins: a lone spike at ``spike``, broad mass around ``centre``."""
+
+    def __init__(self, inner: Gato, spike: int, centre: int, width: int = 40) -> None:
+        super().__init__()
+        self.inner, self.cfg = inner, inner.cfg
+        self.spike, self.centre, self.width = spike, centre, width
+
+    def new_cache(self, batch_size: int):
+        return self.inner.new_cache(batch_size)
+
+    def forward(self, batch, cache=None):
+        logits = self.inner(batch, cache=cache) * 0.0  # (B, T, V) keeps the cache advancing
+        v = self.cfg.vocab
+        bins = torch.arange(v.bins, dtype=logits.dtype)
+        broad = -(((bins - self.centre) / self.width) ** 2)  # log of a wide bump
+        logits[..., v.bin_offset : v.bin_offset + v.bins] = broad
+        logits[..., v.bin_offset + self.spike] = 2.0  # likelier than any single bump bin
+        return logits
+
+
+def test_median_decoding_follows_the_mass_where_the_argmax_follows_a_spike(model, tok):
+    v = tok.vocab
+    spread = Spread(model, spike=v.bins - 1, centre=v.bins // 4)
+    spec = TaskSpec(
+        "t-1d", {"state": ObsField(ObsKind.CONTINUOUS, (2,))}, ActionSpec(low=(-1.0,), high=(1.0,))
+    )
+    mode = Policy(spread, tok, spec, GREEDY)
+    med = Policy(spread, tok, spec, GREEDY, action_decoding=ActionDecoding.MEDIAN)
+    for p in (mode, med):
+        p.reset(2)
+    a_mode, a_med = run(mode, spec, 2, 3), run(med, spec, 2, 3)
+    assert legal(spec, a_med)
+    assert np.allclose(a_mode, 1.0, atol=0.01)  # the spike at the top bin
+    assert np.allclose(a_med, -0.5, atol=0.02)  # the bump's centre, a quarter up the range
+
+
+def test_median_decoding_leaves_discrete_actions_and_refuses_sampling(model, tok):
+    mode = Policy(model, tok, DISCRETE, GREEDY)
+    med = Policy(model, tok, DISCRETE, GREEDY, action_decoding=ActionDecoding.MEDIAN)
+    for p in (mode, med):
+        p.reset(2)
+    assert np.array_equal(run(mode, DISCRETE, 2, 4), run(med, DISCRETE, 2, 4))
+    with pytest.raises(ValueError, match="temperature 0"):
+        Policy(model, tok, CONTINUOUS, HOT, action_decoding=ActionDecoding.MEDIAN)

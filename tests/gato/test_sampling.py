@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from gato.sampling import GREEDY, SamplingConfig, restrict, sample
+from gato.sampling import GREEDY, SamplingConfig, median, restrict, sample
 
 
 def test_greedy_takes_the_argmax():
@@ -54,3 +54,24 @@ def test_a_row_with_nothing_allowed_is_an_error():
 def test_bad_sampling_settings_are_rejected(kw):
     with pytest.raises(ValueError):
         SamplingConfig(**kw)
+
+
+def test_median_is_the_first_allowed_id_where_the_mass_reaches_half():
+    probs = torch.tensor([[0.0, 0.1, 0.15, 0.3, 0.05, 0.4]])  # cdf 0 .1 .25 .55 ...: id 3
+    assert median(probs.log(), torch.ones(6, dtype=torch.bool)).tolist() == [3]
+    # A spike at the end (the argmax) does not move the median of spread-out mass.
+    assert probs.argmax(-1).item() == 5
+
+
+def test_median_ignores_disallowed_ids_and_stays_on_one_side_of_two_peaks():
+    logits = torch.tensor([[9.0, 0.0, 0.0, 0.0, 0.0], [0.0, 2.0, -9.0, -9.0, 1.9]])
+    allowed = torch.tensor([False, True, True, True, True])
+    out = median(logits, allowed).tolist()
+    assert out[0] != 0  # the disallowed favourite is never chosen
+    assert out[1] == 1  # two peaks (ids 1 and 4): the heavier side, not the middle
+
+
+def test_median_of_a_single_allowed_id_is_that_id():
+    allowed = torch.zeros(7, dtype=torch.bool)
+    allowed[4] = True
+    assert median(torch.randn(3, 7), allowed).tolist() == [4, 4, 4]

@@ -6,6 +6,7 @@ run; nothing here runs a model. Inputs (all written by ``gato eval`` / ``gato ev
 
 - ``RUN/eval.json``: the generalist on every control task (plus its VL rows);
 - ``RUN/eval-prompted.json``: the same checkpoint and seeds with demonstration prompts;
+- ``RUN/eval-median*.json``: continuous-action tasks decoded by the median bin;
 - ``RUN/eval-vl.json``: captions, zero-shot labels, chat perplexity;
 - ``ABLATIONS/<task>-only/eval.json``: one-task models on their share of the tokens;
 - ``ABLATIONS/text-only/eval-vl.json``: the text-only model's chat perplexity;
@@ -125,6 +126,22 @@ def transfer_table(main: Mapping[str, ControlRow], alone: Mapping[str, ControlRo
     return "\n".join(lines)
 
 
+def decoding_table(main: Mapping[str, ControlRow], median: Mapping[str, ControlRow]) -> str:
+    """Markdown: continuous-action tasks decoded by the argmax (mode) and the median bin."""
+    lines = [
+        "| task | argmax bin (mode) | median bin | median - mode |",
+        "| --- | --- | --- | --- |",
+    ]
+    for task, md in median.items():
+        m = main.get(task)
+        diff = f"{100 * (md.normalised - m.normalised):+.1f} points" if m else "-"
+        lines.append(
+            f"| {task} | {_pct(m.normalised) if m else '-'} | {_pct(md.normalised)} "
+            f"({md.mean:.1f} ± {md.std:.1f}) | {diff} |"
+        )
+    return "\n".join(lines)
+
+
 def vl_table(
     gen: Mapping[tuple[str, str], float], text_only: Mapping[tuple[str, str], float]
 ) -> str:
@@ -153,6 +170,9 @@ def results_markdown(run: Path, ablations: Path | None = None) -> str:
     """The Markdown of the README Results tables for ``run`` (and its ablation runs)."""
     main = control_rows(read_json(run / "eval.json"))
     prompted = control_rows(read_json(run / "eval-prompted.json"))
+    median: dict[str, ControlRow] = {}
+    for path in sorted(run.glob("eval-median*.json")):
+        median |= control_rows(read_json(path))
     alone: dict[str, ControlRow] = {}
     text_only: dict[tuple[str, str], float] = {}
     if ablations is not None:
@@ -167,6 +187,8 @@ def results_markdown(run: Path, ablations: Path | None = None) -> str:
         parts += ["", vl_table(gen_vl, text_only)]
     if alone:
         parts += ["", transfer_table(main, alone)]
+    if median:
+        parts += ["", decoding_table(main, median)]
     return "\n".join(parts) + "\n"
 
 

@@ -80,6 +80,11 @@ if [[ $ABLATIONS == 1 ]]; then
     train text-only
     # (it saw no images: its caption rows only show what text alone gets; the scenes' size)
     eval_vl "$ABLATION_DIR/text-only" "$ABLATION_DIR/text-only/eval-vl.json" --image-size 64
+    echo "== ablation: continuous actions decoded by the median bin instead of the argmax"
+    evaluate "$RUN/eval-median.json" --checkpoint "$RUN" --task pendulum \
+        --action-decoding median
+    evaluate "$RUN/eval-median-mcc.json" --checkpoint "$RUN" --task mountaincar-continuous \
+        --action-decoding median
     echo "== ablation: demonstration prompts at evaluation (same checkpoint, first seeds)"
     EVAL_EPISODES=$PROMPTED_EPISODES evaluate "$RUN/eval-prompted.json" --checkpoint "$RUN" \
         --task all --prompt-store "$DATA/episodes"

@@ -30,6 +30,7 @@ def test_results_markdown_joins_prompted_ablation_and_text_only_rows(tmp_path):
     run, abl = tmp_path / "run", tmp_path / "abl"
     _write(run / "eval.json", {"tasks": [_task("pong", 6.0, 0.6), _task("cartpole", 2.0, 0.2)]})
     _write(run / "eval-prompted.json", {"tasks": [_task("pong", 7.0, 0.7)]})
+    _write(run / "eval-median-p.json", {"tasks": [_task("cartpole", 3.0, 0.3)]})
     _write(run / "eval-vl.json", [{"task": "chat", "metric": "perplexity", "value": 11.0}])
     _write(abl / "cartpole-only" / "eval.json", {"tasks": [_task("cartpole", 5.0, 0.5)]})
     _write(
@@ -41,9 +42,11 @@ def test_results_markdown_joins_prompted_ablation_and_text_only_rows(tmp_path):
     assert "| cartpole | 0.00 | 10.00 | 2.00 ± 0.00 | 20.0% | - |" in md  # not prompted
     assert "| cartpole | 20.0% | 50.0% | -30.0 points |" in md  # negative transfer
     assert "text-only model: 10.00 (ratio 1.100)" in md
+    assert "| cartpole | 20.0% | 30.0% (3.0 ± 0.0) | +10.0 points |" in md  # median decoding
 
 
 def test_results_markdown_without_optional_files_has_only_the_control_table(tmp_path):
     _write(tmp_path / "eval.json", {"tasks": [_task("cartpole", 2.0, 0.2)]})
     md = results_markdown(tmp_path, tmp_path / "missing")
     assert "with prompt" not in md and "perplexity" not in md and "alone" not in md
+    assert "median" not in md

@@ -187,10 +187,15 @@ def _torchrun_sets(*sets):
     return sum((["--set", s] for s in sets), [])
 
 
-def _assert_two_processes_match_one(text_data, tmp_path, *extra):
-    """1 process x batch 4 vs ``torchrun`` 2 processes x batch 2 (+ ``extra`` sets), 6 steps."""
+def _parity_sets(text_data):
     sets = [f"data.dir={text_data}", *DIALOGUES_ONLY, "train.steps=6", "train.eval_interval=0",
             "train.checkpoint_interval=0", "train.threads=1"]  # fmt: skip
+    return sets
+
+
+def _assert_two_processes_match_one(text_data, tmp_path, *extra):
+    """1 process x batch 4 vs ``torchrun`` 2 processes x batch 2 (+ ``extra`` sets), 6 steps."""
+    sets = _parity_sets(text_data)
     single = _cfg(text_data, *sets[1:], "train.batch_size=4")
     train(single, tmp_path / "one", progress=False)
     args = ["--config", DEBUG, "--out", str(tmp_path / "two"), "--no-progress"]
@@ -220,9 +225,12 @@ def test_torchrun_two_processes_match_one_process_with_the_same_global_batch(tex
     _assert_two_processes_match_one(text_data, tmp_path)
 
 
-@pytest.mark.slow
-def test_fsdp_two_processes_match_one_process_with_the_same_global_batch(text_data, tmp_path):
-    _assert_two_processes_match_one(text_data, tmp_path, "train.fsdp=true")
+def test_fsdp_two_processes_match_one_process_and_its_checkpoint_loads_in_one_process(
+    text_data, tmp_path
+):
+    _assert_two_processes_match_one(
+        text_data, tmp_path, "train.fsdp=true", "train.checkpoint_interval=3"
+    )
     # The checkpoint holds the full, unsharded weights: the inference loader takes it as is.
     from gato.loading import load_trained
 
@@ -231,6 +239,22 @@ def test_fsdp_two_processes_match_one_process_with_the_same_global_batch(text_da
     assert trained.keys() == one.keys()
     for k in one:
         torch.testing.assert_close(trained[k], one[k], rtol=1e-4, atol=1e-5)
+    # ... and its optimizer state is the one-process one: cut at step 3, resumed in one
+    # process, the run ends where the one-process run does (a parameter mix-up in the
+    # optimizer state would not).
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    shutil.copytree(tmp_path / "two" / "step_00000003", cut / "step_00000003")
+    single = _cfg(text_data, *_parity_sets(text_data)[1:], "train.batch_size=4")
+    resumed = train(single, cut, resume=True, progress=False)
+    assert resumed.step == 6
+    la = _losses(tmp_path / "one")
+    assert len(resumed.losses) == 3
+    for got, want in zip(resumed.losses, [la[s] for s in (4, 5, 6)], strict=True):
+        assert abs(got - want) < 1e-4
+    b = load_checkpoint(cut).model
+    for k in one:
+        torch.testing.assert_close(b[k], one[k], rtol=1e-4, atol=1e-5)
 
 
 def test_fsdp_resume_repeats_the_losses_and_weights_of_an_uninterrupted_fsdp_run(

@@ -389,7 +389,8 @@ class TrainConfig:
             a checkpoint is always written at the end).
         eval_batches: held-out batches per task at each evaluation.
         keep: newest checkpoints kept.
-        fsdp: wrap the model in FullyShardedDataParallel instead of DDP when world size > 1.
+        fsdp: when world size > 1, shard the model with FSDP2 (``fully_shard`` per block,
+            then the root; ``gato.sharding``) instead of DDP. CPU (gloo) and CUDA.
     """
 
     model: str = ""

@@ -2,8 +2,9 @@
 
 Under ``torchrun --nproc_per_node=N`` the environment carries ``RANK``,
 ``WORLD_SIZE`` and ``LOCAL_RANK``; we then join the process group (gloo on CPU,
-NCCL on CUDA) and the trainer wraps the model in DistributedDataParallel. Without
-them everything runs in one process and nothing here touches ``torch.distributed``.
+NCCL on CUDA) and the trainer wraps the model in DistributedDataParallel (or, with
+``train.fsdp``, shards it: ``gato.sharding``). Without them everything runs in one
+process and nothing here touches ``torch.distributed``.
 """
 
 from __future__ import annotations

@@ -38,8 +38,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
+from torch.distributed.tensor import DTensor
 
-from gato import distributed
+from gato import distributed, sharding
 from gato.checkpoint import Checkpoint, latest_checkpoint, load_checkpoint, save_checkpoint
 from gato.config import (
     ModelConfig,
@@ -205,15 +206,21 @@ def _run(cfg, out, env, device, mixture, text, ckpt, stop_at, progress) -> Train
     tc, oc = cfg.train, cfg.optim
     torch.manual_seed(tc.seed)  # same initial weights on every rank
     raw = Gato(cfg.model).to(device)
+    start = 0
+    if ckpt is not None:
+        raw.load_state_dict(ckpt.model)  # the full weights, before any sharding
+        start = int(ckpt.state["step"])
+    fsdp = env.enabled and tc.fsdp
+    model = _wrap(raw, cfg, env, device)  # under FSDP, shards ``raw`` in place
     optimizer = torch.optim.AdamW(
         param_groups(raw, oc.weight_decay), lr=oc.lr, betas=oc.betas, eps=oc.eps, foreach=True
     )
-    start = 0
     if ckpt is not None:
-        raw.load_state_dict(ckpt.model)
-        optimizer.load_state_dict(ckpt.optimizer)
-        start = int(ckpt.state["step"])
-    model = _wrap(raw, cfg, env, device)
+        if fsdp:
+            sharding.load_optimizer_state(raw, optimizer, ckpt.optimizer)
+        else:
+            optimizer.load_state_dict(ckpt.optimizer)
+    used = sharding.UsedModules(raw, device) if fsdp else None
     autocast = (
         torch.autocast(device.type, dtype=torch.bfloat16)
         if tc.dtype == Precision.BF16
@@ -231,6 +238,10 @@ def _run(cfg, out, env, device, mixture, text, ckpt, stop_at, progress) -> Train
 
     def save(step: int) -> Path | None:
         path = None
+        if fsdp:  # a collective: every rank sends its shards, rank 0 gets the full state
+            model_state, optim_state = sharding.full_state(raw, optimizer)
+        elif env.is_main:
+            model_state, optim_state = raw.state_dict(), optimizer.state_dict()
         if env.is_main:
             state = {
                 "data_position": {"next_step": step, "micro_batches_per_step": accum},
@@ -244,10 +255,10 @@ def _run(cfg, out, env, device, mixture, text, ckpt, stop_at, progress) -> Train
                 out,
                 step,
                 Checkpoint(
-                    model=raw.state_dict(),
+                    model=model_state,
                     config=cfg.to_dict(),
                     text_model=text_bytes,
-                    optimizer=optimizer.state_dict(),
+                    optimizer=optim_state,
                     state=state,
                 ),
                 keep=tc.keep,
@@ -292,13 +303,18 @@ def _run(cfg, out, env, device, mixture, text, ckpt, stop_at, progress) -> Train
                 torch.manual_seed(step_seed(tc.seed, step, env.rank))
                 model.train()
                 stats = _Stats(tasks)
+                if used is not None:
+                    used.reset()
                 for i, batch in enumerate(micro):
-                    sync = i == accum - 1 or not env.enabled
+                    # FSDP reduce-scatters every micro-batch: gradients stay sharded.
+                    sync = i == accum - 1 or not env.enabled or fsdp
                     with nullcontext() if sync else model.no_sync(), autocast:
                         lo = sequence_loss(model(batch), batch)
                     # DDP averages gradients over ranks: scale by world to get a sum.
                     (lo.loss * (lo.tokens * world / max(n_global, 1.0))).backward()
                     stats.add(lo, batch)
+                if used is not None:
+                    used.drop_unused_grads()
                 grad_norm = _clip(raw, oc.clip)
                 reduced = stats.reduce(env, stop.signum, grad_norm, device)
                 if not (math.isfinite(reduced.loss) and math.isfinite(grad_norm)):
@@ -333,10 +349,10 @@ def _run(cfg, out, env, device, mixture, text, ckpt, stop_at, progress) -> Train
                     result.signum = stop.signum or signal.SIGTERM  # another rank's signal
                     break
                 if tc.checkpoint_interval and step % tc.checkpoint_interval == 0 and step < end:
-                    result.checkpoint = _save_if_finite(save, raw, step, out)
+                    result.checkpoint = _save_if_finite(save, raw, step, out, env, device)
             if result.status == "done" and stop_at is not None and step < tc.steps:
                 result.status = "paused"
-            result.checkpoint = _save_if_finite(save, raw, step, out)
+            result.checkpoint = _save_if_finite(save, raw, step, out, env, device)
         finally:
             if bar is not None:
                 bar.close()
@@ -352,9 +368,15 @@ def _run(cfg, out, env, device, mixture, text, ckpt, stop_at, progress) -> Train
     return result
 
 
-def _save_if_finite(save, raw: nn.Module, step: int, out: Path) -> Path | None:
-    """Never write a state with NaN/inf weights (e.g. after an infinite learning rate)."""
-    if not all(bool(torch.isfinite(p).all()) for p in raw.parameters()):
+def _save_if_finite(
+    save, raw: nn.Module, step: int, out: Path, env: distributed.DistEnv, device: torch.device
+) -> Path | None:
+    """Never write a state with NaN/inf weights (e.g. after an infinite learning rate).
+
+    Each rank checks the weights it holds (a shard under FSDP); all ranks agree.
+    """
+    bad = sum(int(not torch.isfinite(sharding.local(p)).all()) for p in raw.parameters())
+    if _sum_over_ranks(torch.tensor([float(bad)]), env, device).item():
         raise TrainingDiverged(
             f"weights are not finite after step {step}: stopped without saving; "
             f"last good checkpoint: {latest_checkpoint(out) or 'none'}"
@@ -389,12 +411,7 @@ def _wrap(raw: nn.Module, cfg: RunConfig, env: distributed.DistEnv, device) -> n
     model = raw
     if env.enabled:
         if cfg.train.fsdp:
-            from torch.distributed.fsdp import FullyShardedDataParallel
-
-            raise_if_fsdp_unsupported(device)
-            model = FullyShardedDataParallel(
-                raw, device_id=device if device.type == "cuda" else None
-            )
+            model = sharding.shard(raw, device, env.world_size)
         else:
             from torch.nn.parallel import DistributedDataParallel
 
@@ -407,12 +424,6 @@ def _wrap(raw: nn.Module, cfg: RunConfig, env: distributed.DistEnv, device) -> n
     if cfg.train.compile:
         model = torch.compile(model)
     return model
-
-
-def raise_if_fsdp_unsupported(device: torch.device) -> None:
-    """FSDP shards parameters with NCCL collectives; gloo on CPU lacks some of them."""
-    if device.type != "cuda":
-        raise ValueError("train.fsdp: FSDP needs CUDA devices here; use DDP (fsdp = false) on CPU")
 
 
 class _NoSync(nn.Module):
@@ -436,10 +447,17 @@ def _bf16_supported(device: str) -> bool:
 
 
 def _clip(model: nn.Module, clip: float) -> float:
+    """Clip the gradient norm to ``clip`` (if > 0); returns the norm before clipping.
+
+    Under FSDP the gradients are shards; the norm comes back as a replicated DTensor
+    (already summed over ranks) and ``full_tensor`` reads it.
+    """
     params = [p for p in model.parameters() if p.grad is not None]
     if clip > 0:
-        return float(torch.nn.utils.clip_grad_norm_(params, clip))
-    return float(torch.nn.utils.get_total_norm([p.grad for p in params]))
+        norm = torch.nn.utils.clip_grad_norm_(params, clip)
+    else:
+        norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+    return float(norm.full_tensor() if isinstance(norm, DTensor) else norm)
 
 
 def _sum_over_ranks(

@@ -170,34 +170,128 @@ def _torchrun(nproc, *args, timeout=300):
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
 
 
-@pytest.mark.slow
-def test_torchrun_two_processes_match_one_process_with_the_same_global_batch(text_data, tmp_path):
-    # Text only: training-mode randomness inside the model (dropout, here 0, and the patch
-    # position jitter of images) is drawn per process, so it cannot match across process
-    # counts; with no images the two runs see the same computation up to reduction order.
-    text = [
-        "data.mixture.0.kind=dialogues",
-        "data.mixture.0.path=chat.jsonl",
-        "data.mixture.0.task=chat2",
-        "data.mixture.1.kind=dialogues",
-        "data.mixture.1.path=chat.jsonl",
-        "data.mixture.1.task=chat3",
-    ]
-    sets = [f"data.dir={text_data}", *text, "train.steps=6", "train.eval_interval=0",
+# Text only: training-mode randomness inside the model (dropout, here 0, and the patch
+# position jitter of images) is drawn per process, so it cannot match across process
+# counts; with no images the runs see the same computation up to reduction order.
+DIALOGUES_ONLY = [
+    "data.mixture.0.kind=dialogues",
+    "data.mixture.0.path=chat.jsonl",
+    "data.mixture.0.task=chat2",
+    "data.mixture.1.kind=dialogues",
+    "data.mixture.1.path=chat.jsonl",
+    "data.mixture.1.task=chat3",
+]
+
+
+def _torchrun_sets(*sets):
+    return sum((["--set", s] for s in sets), [])
+
+
+def _parity_sets(text_data):
+    sets = [f"data.dir={text_data}", *DIALOGUES_ONLY, "train.steps=6", "train.eval_interval=0",
             "train.checkpoint_interval=0", "train.threads=1"]  # fmt: skip
+    return sets
+
+
+def _assert_two_processes_match_one(text_data, tmp_path, *extra):
+    """1 process x batch 4 vs ``torchrun`` 2 processes x batch 2 (+ ``extra`` sets), 6 steps."""
+    sets = _parity_sets(text_data)
     single = _cfg(text_data, *sets[1:], "train.batch_size=4")
     train(single, tmp_path / "one", progress=False)
     args = ["--config", DEBUG, "--out", str(tmp_path / "two"), "--no-progress"]
-    p = _torchrun(2, *args, *sum((["--set", s] for s in [*sets, "train.batch_size=2"]), []))
+    p = _torchrun(2, *args, *_torchrun_sets(*sets, "train.batch_size=2", *extra))
     assert p.returncode == 0, p.stderr[-3000:]
     a = load_checkpoint(tmp_path / "one").model
     b = load_checkpoint(tmp_path / "two").model
+    assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-5)  # fp32 reduction order
+    ra, rb = (
+        read_metrics(tmp_path / "one" / "metrics.jsonl"),
+        read_metrics(tmp_path / "two" / "metrics.jsonl"),
+    )
     la, lb = _losses(tmp_path / "one"), _losses(tmp_path / "two")
     assert la.keys() == lb.keys()
     for s in la:
         assert abs(la[s] - lb[s]) < 1e-4
+    ga = [r["grad_norm"] for r in ra if "grad_norm" in r]
+    gb = [r["grad_norm"] for r in rb if "grad_norm" in r]
+    assert len(ga) == len(gb) == 6
+    torch.testing.assert_close(torch.tensor(gb), torch.tensor(ga), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_match_one_process_with_the_same_global_batch(text_data, tmp_path):
+    _assert_two_processes_match_one(text_data, tmp_path)
+
+
+def test_fsdp_two_processes_match_one_process_and_its_checkpoint_loads_in_one_process(
+    text_data, tmp_path
+):
+    _assert_two_processes_match_one(
+        text_data, tmp_path, "train.fsdp=true", "train.checkpoint_interval=3"
+    )
+    # The checkpoint holds the full, unsharded weights: the inference loader takes it as is.
+    from gato.loading import load_trained
+
+    trained = load_trained(tmp_path / "two").model.state_dict()
+    one = load_checkpoint(tmp_path / "one").model
+    assert trained.keys() == one.keys()
+    for k in one:
+        torch.testing.assert_close(trained[k], one[k], rtol=1e-4, atol=1e-5)
+    # ... and its optimizer state is the one-process one: cut at step 3, resumed in one
+    # process, the run ends where the one-process run does (a parameter mix-up in the
+    # optimizer state would not).
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    shutil.copytree(tmp_path / "two" / "step_00000003", cut / "step_00000003")
+    single = _cfg(text_data, *_parity_sets(text_data)[1:], "train.batch_size=4")
+    resumed = train(single, cut, resume=True, progress=False)
+    assert resumed.step == 6
+    la = _losses(tmp_path / "one")
+    assert len(resumed.losses) == 3
+    for got, want in zip(resumed.losses, [la[s] for s in (4, 5, 6)], strict=True):
+        assert abs(got - want) < 1e-4
+    b = load_checkpoint(cut).model
+    for k in one:
+        torch.testing.assert_close(b[k], one[k], rtol=1e-4, atol=1e-5)
+
+
+def test_fsdp_resume_repeats_the_losses_and_weights_of_an_uninterrupted_fsdp_run(
+    tiny_data, tmp_path
+):
+    # The full debug mixture (episodes, captions, chat): ranks differ in which modules a
+    # micro-batch uses (patch embedding, observation positions), the case FSDP must
+    # reduce with zero gradients for the rank that did not use them.
+    sets = [f"data.dir={tiny_data}", "train.steps=4", "train.eval_interval=0",
+            "train.checkpoint_interval=2", "train.keep=5", "train.batch_size=2",
+            "train.fsdp=true", "train.threads=1"]  # fmt: skip
+    whole = tmp_path / "whole"
+    p = _torchrun(
+        2, "--config", DEBUG, "--out", str(whole), "--no-progress", *_torchrun_sets(*sets)
+    )
+    assert p.returncode == 0, p.stderr[-3000:]
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    shutil.copytree(whole / "step_00000002", cut / "step_00000002")  # the run as cut at step 2
+    p = _torchrun(2, "--resume", "--out", str(cut), "--no-progress", *_torchrun_sets(*sets))
+    assert p.returncode == 0, p.stderr[-3000:]
+    lw, lc = _losses(whole), _losses(cut)
+    assert sorted(lc) == [3, 4]
+    assert [lc[s] for s in (3, 4)] == [lw[s] for s in (3, 4)]  # bit for bit
+    a, b = load_checkpoint(whole), load_checkpoint(cut)
+    assert a.model.keys() == b.model.keys()
+    assert all(torch.equal(a.model[k], b.model[k]) for k in a.model)
+    # The optimizer state is saved whole (moments of full parameters, not one rank's
+    # shards), indexed like a one-process optimizer's.
+    from gato.config import ModelConfig, from_dict
+    from gato.model import Gato
+
+    model = Gato(from_dict(ModelConfig, a.config["model"], "model"))
+    params = [p for g in param_groups(model, 0.1) for p in g["params"]]
+    assert len(a.optimizer["state"]) == len(params)
+    for i, st in a.optimizer["state"].items():
+        assert st["exp_avg"].shape == params[i].shape
 
 
 @pytest.mark.slow

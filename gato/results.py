@@ -5,9 +5,10 @@ run; nothing here runs a model. Inputs (all written by ``gato eval`` / ``gato ev
 ``--json``, see ``scripts/generalist.sh``):
 
 - ``RUN/eval.json``: the generalist on every control task (plus its VL rows);
-- ``RUN/eval-prompted.json``: the same checkpoint and seeds with demonstration prompts;
+- ``RUN/eval-prompted*.json``: the same checkpoint and seeds with demonstration prompts;
 - ``RUN/eval-median*.json``: continuous-action tasks decoded by the median bin;
-- ``RUN/eval-vl.json``: captions, zero-shot labels, chat perplexity;
+- ``RUN/eval-vl.json``: captions, zero-shot labels, chat perplexity (else the same rows
+  from ``eval.json``'s ``metrics``, which ``gato eval --task all`` adds);
 - ``ABLATIONS/<task>-only/eval.json``: one-task models on their share of the tokens;
 - ``ABLATIONS/text-only/eval-vl.json``: the text-only model's chat perplexity;
 - ``RUN/metrics.jsonl``: the training log (held-out loss per task).
@@ -168,8 +169,11 @@ def read_metrics(path: Path) -> list[dict]:
 
 def results_markdown(run: Path, ablations: Path | None = None) -> str:
     """The Markdown of the README Results tables for ``run`` (and its ablation runs)."""
-    main = control_rows(read_json(run / "eval.json"))
-    prompted = control_rows(read_json(run / "eval-prompted.json"))
+    report = read_json(run / "eval.json")
+    main = control_rows(report)
+    prompted: dict[str, ControlRow] = {}
+    for path in sorted(run.glob("eval-prompted*.json")):
+        prompted |= control_rows(read_json(path))
     median: dict[str, ControlRow] = {}
     for path in sorted(run.glob("eval-median*.json")):
         median |= control_rows(read_json(path))
@@ -182,7 +186,7 @@ def results_markdown(run: Path, ablations: Path | None = None) -> str:
             else:
                 alone |= control_rows(read_json(d / "eval.json"))
     parts = [headline(main), "", control_table(main, prompted)]
-    gen_vl = vl_values(read_json(run / "eval-vl.json"))
+    gen_vl = vl_values(read_json(run / "eval-vl.json") or (report or {}).get("metrics"))
     if gen_vl:
         parts += ["", vl_table(gen_vl, text_only)]
     if alone:

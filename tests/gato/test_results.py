@@ -50,3 +50,9 @@ def test_results_markdown_without_optional_files_has_only_the_control_table(tmp_
     md = results_markdown(tmp_path, tmp_path / "missing")
     assert "with prompt" not in md and "perplexity" not in md and "alone" not in md
     assert "median" not in md
+
+
+def test_vl_rows_fall_back_on_the_metrics_of_eval_json(tmp_path):
+    metrics = [{"task": "chat", "metric": "perplexity", "value": 12.0, "normalised": None}]
+    _write(tmp_path / "eval.json", {"tasks": [_task("cartpole", 2.0, 0.2)], "metrics": metrics})
+    assert "| chat | perplexity | 12.00 | - |" in results_markdown(tmp_path)

@@ -112,6 +112,11 @@ def headline(rows: Mapping[str, ControlRow]) -> str:
     )
 
 
+def _points(a: ControlRow | None, b: ControlRow | None) -> str:
+    """``a - b`` in normalised percentage points; ``-`` when either is missing."""
+    return f"{100 * (a.normalised - b.normalised):+.1f} points" if a and b else "-"
+
+
 def transfer_table(main: Mapping[str, ControlRow], alone: Mapping[str, ControlRow]) -> str:
     """Markdown: each one-task ablation against the generalist on the same task."""
     lines = [
@@ -120,9 +125,9 @@ def transfer_table(main: Mapping[str, ControlRow], alone: Mapping[str, ControlRo
     ]
     for task, a in alone.items():
         m = main.get(task)
-        diff = f"{100 * (m.normalised - a.normalised):+.1f} points" if m else "-"
         lines.append(
-            f"| {task} | {_pct(m.normalised) if m else '-'} | {_pct(a.normalised)} | {diff} |"
+            f"| {task} | {_pct(m.normalised) if m else '-'} | {_pct(a.normalised)} "
+            f"| {_points(m, a)} |"
         )
     return "\n".join(lines)
 
@@ -135,10 +140,9 @@ def decoding_table(main: Mapping[str, ControlRow], median: Mapping[str, ControlR
     ]
     for task, md in median.items():
         m = main.get(task)
-        diff = f"{100 * (md.normalised - m.normalised):+.1f} points" if m else "-"
         lines.append(
             f"| {task} | {_pct(m.normalised) if m else '-'} | {_pct(md.normalised)} "
-            f"({md.mean:.1f} ± {md.std:.1f}) | {diff} |"
+            f"({md.mean:.1f} ± {md.std:.1f}) | {_points(md, m)} |"
         )
     return "\n".join(lines)
 

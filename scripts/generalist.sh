@@ -36,23 +36,19 @@ for task in pong breakout freeway boxing; do
         --out "$DATA/episodes/$task" --workers "$WORKERS"
 done
 
-echo "== train"
-if compgen -G "$RUN/step_*" >/dev/null; then
-    "$GATO" train --out "$RUN" --resume
-else
-    "$GATO" train --config "$CONFIG" --out "$RUN" --set "data.dir=\"$DATA\""
-fi
-
-echo "== evaluate"
-# train NAME: a run of configs/ablations/NAME.toml under $ABLATION_DIR/NAME (resumable)
+# train CONFIG OUT: a run of CONFIG under OUT, continued with --resume if it has checkpoints
 train() {
-    local out=$ABLATION_DIR/$1
-    if compgen -G "$out/step_*" >/dev/null; then
-        "$GATO" train --out "$out" --resume
+    if compgen -G "$2/step_*" >/dev/null; then
+        "$GATO" train --out "$2" --resume
     else
-        "$GATO" train --config "configs/ablations/$1.toml" --out "$out" --set "data.dir=\"$DATA\""
+        "$GATO" train --config "$1" --out "$2" --set "data.dir=\"$DATA\""
     fi
 }
+
+echo "== train"
+train "$CONFIG" "$RUN"
+
+echo "== evaluate"
 # evaluate JSON ARGS...: `gato eval ARGS --json JSON` unless JSON exists (finished ones are kept)
 evaluate() {
     if [[ -s $1 ]]; then echo "kept $1"; return; fi
@@ -72,12 +68,12 @@ cat "$RUN/eval-vl.json"
 if [[ $ABLATIONS == 1 ]]; then
     echo "== ablation: one task alone on its share of the mixture's tokens"
     for task in cartpole freeway; do
-        train "$task-only"
+        train "configs/ablations/$task-only.toml" "$ABLATION_DIR/$task-only"
         evaluate "$ABLATION_DIR/$task-only/eval.json" --checkpoint "$ABLATION_DIR/$task-only" \
             --task "$task"
     done
     echo "== ablation: text only, on the dialogue tokens the generalist saw"
-    train text-only
+    train configs/ablations/text-only.toml "$ABLATION_DIR/text-only"
     # (it saw no images: its caption rows only show what text alone gets; the scenes' size)
     eval_vl "$ABLATION_DIR/text-only" "$ABLATION_DIR/text-only/eval-vl.json" --image-size 64
     echo "== ablation: continuous actions decoded by the median bin instead of the argmax"

@@ -391,6 +391,9 @@ class TrainConfig:
         keep: newest checkpoints kept.
         fsdp: when world size > 1, shard the model with FSDP2 (``fully_shard`` per block,
             then the root; ``gato.sharding``) instead of DDP. CPU (gloo) and CUDA.
+        action_dropout: probability that an action token of the model's input is replaced
+            by a random legal action of its task; targets stay the true actions
+            (``gato.action_dropout``: against copying the previous action). 0 = off.
     """
 
     model: str = ""
@@ -409,11 +412,14 @@ class TrainConfig:
     checkpoint_interval: int = 500
     keep: int = 3
     fsdp: bool = False
+    action_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         for key in ("threads", "steps", "batch_size", "grad_accum", "eval_batches"):
             if getattr(self, key) < 1:
                 raise ValueError(f"train.{key} must be >= 1, got {getattr(self, key)}")
+        if not 0.0 <= self.action_dropout < 1.0:
+            raise ValueError(f"train.action_dropout must be in [0, 1), got {self.action_dropout}")
         for key in ("context", "log_interval", "eval_interval", "checkpoint_interval", "keep"):
             if getattr(self, key) < 0:
                 raise ValueError(f"train.{key} must be >= 0, got {getattr(self, key)}")

@@ -10,6 +10,8 @@ run; nothing here runs a model. Inputs (all written by ``gato eval`` / ``gato ev
 - ``RUN/eval-vl.json``: captions, zero-shot labels, chat perplexity (else the same rows
   from ``eval.json``'s ``metrics``, which ``gato eval --task all`` adds);
 - ``ABLATIONS/<task>-only/eval.json``: one-task models on their share of the tokens;
+- ``ABLATIONS/<task>-only-<change>/eval.json``: the same trained with a change (e.g.
+  ``pendulum-only-action-dropout``); ``eval-median.json`` beside either: median decoding;
 - ``ABLATIONS/text-only/eval-vl.json``: the text-only model's chat perplexity;
 - ``RUN/metrics.jsonl``: the training log (held-out loss per task).
 
@@ -97,8 +99,11 @@ def control_table(main: Mapping[str, ControlRow], prompted: Mapping[str, Control
     return "\n".join(lines)
 
 
-def headline(rows: Mapping[str, ControlRow]) -> str:
-    """One sentence: tasks at >= 50% of expert, mean normalised score, episodes."""
+def headline(rows: Mapping[str, ControlRow], protocol: str = "") -> str:
+    """One sentence: tasks at >= 50% of expert, mean normalised score, episodes.
+
+    ``protocol`` (e.g. "with demonstration prompts") is added after the count.
+    """
     if not rows:
         return "no control tasks evaluated"
     n = len(rows)
@@ -107,7 +112,8 @@ def headline(rows: Mapping[str, ControlRow]) -> str:
     eps = sorted({r.episodes for r in rows.values()})
     ep = f"{eps[0]}" if len(eps) == 1 else f"{eps[0]}-{eps[-1]}"
     return (
-        f"**{hit} of {n} control tasks at >= 50% of expert** ({100 * hit / n:.0f}%; goal 80%), "
+        f"**{hit} of {n} control tasks at >= 50% of expert{' ' + protocol if protocol else ''}** "
+        f"({100 * hit / n:.0f}%; goal 80%), "
         f"mean normalised score {_pct(mean)}, {ep} episodes per task"
     )
 
@@ -147,6 +153,30 @@ def decoding_table(main: Mapping[str, ControlRow], median: Mapping[str, ControlR
     return "\n".join(lines)
 
 
+def variant_table(
+    alone: Mapping[str, ControlRow],
+    variants: Mapping[tuple[str, str], ControlRow],
+    alone_median: Mapping[str, ControlRow],
+    variants_median: Mapping[tuple[str, str], ControlRow],
+) -> str:
+    """Markdown: one-task models trained with a change (``<task>-only-<variant>``) vs without."""
+    lines = [
+        "| task | trained with | decoding | alone | alone, with the change | change |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for decoding, plain, changed in (
+        ("argmax", alone, variants),
+        ("median", alone_median, variants_median),
+    ):
+        for (task, variant), v in changed.items():
+            a = plain.get(task)
+            lines.append(
+                f"| {task} | {variant.replace('-', ' ')} | {decoding} "
+                f"| {_pct(a.normalised) if a else '-'} | {_pct(v.normalised)} | {_points(v, a)} |"
+            )
+    return "\n".join(lines)
+
+
 def vl_table(
     gen: Mapping[tuple[str, str], float], text_only: Mapping[tuple[str, str], float]
 ) -> str:
@@ -182,6 +212,9 @@ def results_markdown(run: Path, ablations: Path | None = None) -> str:
     for path in sorted(run.glob("eval-median*.json")):
         median |= control_rows(read_json(path))
     alone: dict[str, ControlRow] = {}
+    alone_median: dict[str, ControlRow] = {}
+    variants: dict[tuple[str, str], ControlRow] = {}
+    variants_median: dict[tuple[str, str], ControlRow] = {}
     text_only: dict[tuple[str, str], float] = {}
     if ablations is not None:
         for d in sorted(ablations.glob("*-only")):
@@ -189,7 +222,18 @@ def results_markdown(run: Path, ablations: Path | None = None) -> str:
                 text_only = vl_values(read_json(d / "eval-vl.json"))
             else:
                 alone |= control_rows(read_json(d / "eval.json"))
-    parts = [headline(main), "", control_table(main, prompted)]
+                alone_median |= control_rows(read_json(d / "eval-median.json"))
+        for d in sorted(ablations.glob("*-only-*")):
+            variant = d.name.split("-only-", 1)[1]
+            for r in control_rows(read_json(d / "eval.json")).values():
+                variants[(r.task, variant)] = r
+            for r in control_rows(read_json(d / "eval-median.json")).values():
+                variants_median[(r.task, variant)] = r
+    parts = [headline(main, "without prompts" if prompted else "")]
+    if prompted:
+        # DESIGN.md's protocol: evaluation is prompted with a demonstration, as in training
+        parts += ["", headline(prompted, "with demonstration prompts")]
+    parts += ["", control_table(main, prompted)]
     gen_vl = vl_values(read_json(run / "eval-vl.json") or (report or {}).get("metrics"))
     if gen_vl:
         parts += ["", vl_table(gen_vl, text_only)]
@@ -197,6 +241,8 @@ def results_markdown(run: Path, ablations: Path | None = None) -> str:
         parts += ["", transfer_table(main, alone)]
     if median:
         parts += ["", decoding_table(main, median)]
+    if variants:
+        parts += ["", variant_table(alone, variants, alone_median, variants_median)]
     return "\n".join(parts) + "\n"
 
 

@@ -41,6 +41,7 @@ import torch.nn as nn
 from torch.distributed.tensor import DTensor
 
 from gato import distributed, sharding
+from gato.action_dropout import drop_actions, legal_ranges
 from gato.checkpoint import Checkpoint, latest_checkpoint, load_checkpoint, save_checkpoint
 from gato.config import (
     ModelConfig,
@@ -231,6 +232,7 @@ def _run(cfg, out, env, device, mixture, text, ckpt, stop_at, progress) -> Train
     loader = micro_batch_loader(mixture, start, end, accum, env.rank, world, cfg.data.workers)
     batches = iter(loader)
     tasks = mixture.tasks
+    action_ranges = legal_ranges(mixture.vocab, mixture.actions)
     writer = MetricsWriter(out / "metrics.jsonl") if env.is_main else None
     if env.is_main:
         out.mkdir(parents=True, exist_ok=True)
@@ -309,7 +311,8 @@ def _run(cfg, out, env, device, mixture, text, ckpt, stop_at, progress) -> Train
                     # FSDP reduce-scatters every micro-batch: gradients stay sharded.
                     sync = i == accum - 1 or not env.enabled or fsdp
                     with nullcontext() if sync else model.no_sync(), autocast:
-                        lo = sequence_loss(model(batch), batch)
+                        inputs = drop_actions(batch, tc.action_dropout, action_ranges)
+                        lo = sequence_loss(model(inputs), batch)  # targets: the true actions
                     # DDP averages gradients over ranks: scale by world to get a sum.
                     (lo.loss * (lo.tokens * world / max(n_global, 1.0))).backward()
                     stats.add(lo, batch)

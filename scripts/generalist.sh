@@ -20,7 +20,7 @@ EVAL_EPISODES=${EVAL_EPISODES:-50}         # the paper's 50 rollouts per task
 EVAL_SEED=${EVAL_SEED:-2000000}            # fresh seeds: collection uses 0.., scores 1000000..
 EVAL_ENVS=${EVAL_ENVS:-25}                 # episodes played in lockstep (one batched forward)
 ABLATIONS=${ABLATIONS:-1}
-PROMPTED_EPISODES=${PROMPTED_EPISODES:-$EVAL_EPISODES}  # the prompted re-evaluation
+PROMPTED_EPISODES=${PROMPTED_EPISODES:-$EVAL_EPISODES}  # the prompted evaluation
 ABLATION_DIR=${ABLATION_DIR:-$RUN-ablations}
 
 echo "== data: scenes, captions, corpus, dialogues, tokenizer"
@@ -36,12 +36,13 @@ for task in pong breakout freeway boxing; do
         --out "$DATA/episodes/$task" --workers "$WORKERS"
 done
 
-# train CONFIG OUT: a run of CONFIG under OUT, continued with --resume if it has checkpoints
+# train CONFIG OUT [ARGS...]: a run of CONFIG under OUT (ARGS: more `gato train` flags),
+# continued with --resume if it has checkpoints
 train() {
     if compgen -G "$2/step_*" >/dev/null; then
         "$GATO" train --out "$2" --resume
     else
-        "$GATO" train --config "$1" --out "$2" --set "data.dir=\"$DATA\""
+        "$GATO" train --config "$1" --out "$2" --set "data.dir=\"$DATA\"" "${@:3}"
     fi
 }
 
@@ -62,15 +63,27 @@ eval_vl() {
 }
 
 evaluate "$RUN/eval.json" --checkpoint "$RUN" --task all --plot "$RUN/scores.png"
+# DESIGN.md's protocol, the paper's: each episode prompted with the end of a demonstration
+# (without one, MountainCar and MountainCarContinuous look alike: same two observations)
+EVAL_EPISODES=$PROMPTED_EPISODES evaluate "$RUN/eval-prompted.json" --checkpoint "$RUN" \
+    --task all --prompt-store "$DATA/episodes"
 eval_vl "$RUN" "$RUN/eval-vl.json"
 cat "$RUN/eval-vl.json"
 
 if [[ $ABLATIONS == 1 ]]; then
     echo "== ablation: one task alone on its share of the mixture's tokens"
-    for task in cartpole freeway; do
+    for task in cartpole freeway pendulum; do
         train "configs/ablations/$task-only.toml" "$ABLATION_DIR/$task-only"
         evaluate "$ABLATION_DIR/$task-only/eval.json" --checkpoint "$ABLATION_DIR/$task-only" \
             --task "$task"
+    done
+    echo "== ablation: action dropout against copying the previous action (pendulum alone)"
+    AD=$ABLATION_DIR/pendulum-only-action-dropout
+    train configs/ablations/pendulum-only.toml "$AD" --set train.action_dropout=0.5
+    for run in "$ABLATION_DIR/pendulum-only" "$AD"; do
+        evaluate "$run/eval.json" --checkpoint "$run" --task pendulum
+        evaluate "$run/eval-median.json" --checkpoint "$run" --task pendulum \
+            --action-decoding median
     done
     echo "== ablation: text only, on the dialogue tokens the generalist saw"
     train configs/ablations/text-only.toml "$ABLATION_DIR/text-only"
@@ -81,7 +94,4 @@ if [[ $ABLATIONS == 1 ]]; then
         --action-decoding median
     evaluate "$RUN/eval-median-mcc.json" --checkpoint "$RUN" --task mountaincar-continuous \
         --action-decoding median
-    echo "== ablation: demonstration prompts at evaluation (same checkpoint, first seeds)"
-    EVAL_EPISODES=$PROMPTED_EPISODES evaluate "$RUN/eval-prompted.json" --checkpoint "$RUN" \
-        --task all --prompt-store "$DATA/episodes"
 fi

@@ -158,6 +158,8 @@ CAPTION = ("caption", "--checkpoint", "run", "--image-size", "32", "32", "--max-
 EVAL = ("eval", "--task", "fake", "--episodes", "1", "--envs", "1", "--threads", "1")
 EVAL += ("--no-progress", "--checkpoint")
 
+MEDIAN_WITH_SAMPLING = ("--action-decoding", "median", "--temperature", "1")
+
 CASES = {
     # checkpoints
     "missing checkpoint": Case((*EVAL, "nowhere"), 2, "checkpoint not found: nowhere"),
@@ -195,11 +197,10 @@ CASES = {
         ("scores", "--tasks", "cartpole,pongg"), 2, "unknown task 'pongg'"
     ),
     "median decoding with sampling": Case(
-        ("play", "--checkpoint", "run", "--task", "fake", "--action-decoding", "median",
-         "--temperature", "1"),
+        ("play", "--checkpoint", "run", "--task", "fake", *MEDIAN_WITH_SAMPLING),
         2,
         "--action-decoding median is deterministic; use it with --temperature 0",
-    ),  # fmt: skip
+    ),
     "unknown benchmark": Case(("bench", "speed"), 2, "unknown benchmark 'speed'; known: "),
     # images
     "not an image (caption)": Case(

@@ -219,6 +219,10 @@ class Mixture:
         w = np.array([e.weight for e in cfg.data.mixture], np.float64)
         self.weights = w / w.sum()
         self.tasks = list(dict.fromkeys(s.task for s in self.sources))
+        # task -> action space of every episode source's rows (action dropout draws from it)
+        self.actions = {
+            s.spec.name: s.spec.action for s in self.sources if isinstance(s, EpisodeSource)
+        }
         # (H, W) of the first caption set's images: what `gato caption` resizes user images to
         self.image_size = next(
             (tuple(s.images.shape[1:3]) for s in self.sources if isinstance(s, CaptionSource)),

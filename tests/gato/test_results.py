@@ -40,6 +40,8 @@ def test_results_markdown_joins_prompted_ablation_and_text_only_rows(tmp_path):
     md = results_markdown(run, abl)
     assert "| pong (pixels) | 0.00 | 10.00 | 6.00 ± 0.00 | **60.0%** | 70.0% |" in md
     assert "| cartpole | 0.00 | 10.00 | 2.00 ± 0.00 | 20.0% | - |" in md  # not prompted
+    assert "**1 of 2 control tasks at >= 50% of expert without prompts** (50%" in md
+    assert "**1 of 1 control tasks at >= 50% of expert with demonstration prompts** (100%" in md
     assert "| cartpole | 20.0% | 50.0% | -30.0 points |" in md  # negative transfer
     assert "text-only model: 10.00 (ratio 1.100)" in md
     assert "| cartpole | 20.0% | 30.0% (3.0 ± 0.0) | +10.0 points |" in md  # median decoding
@@ -50,9 +52,24 @@ def test_results_markdown_without_optional_files_has_only_the_control_table(tmp_
     md = results_markdown(tmp_path, tmp_path / "missing")
     assert "with prompt" not in md and "perplexity" not in md and "alone" not in md
     assert "median" not in md
+    assert "prompts**" not in md  # one headline, no protocol named
 
 
 def test_vl_rows_fall_back_on_the_metrics_of_eval_json(tmp_path):
     metrics = [{"task": "chat", "metric": "perplexity", "value": 12.0, "normalised": None}]
     _write(tmp_path / "eval.json", {"tasks": [_task("cartpole", 2.0, 0.2)], "metrics": metrics})
     assert "| chat | perplexity | 12.00 | - |" in results_markdown(tmp_path)
+
+
+def test_results_markdown_compares_a_changed_one_task_model_with_the_plain_one(tmp_path):
+    run, abl = tmp_path / "run", tmp_path / "abl"
+    _write(run / "eval.json", {"tasks": [_task("pendulum", 1.0, -0.3)]})
+    _write(abl / "pendulum-only" / "eval.json", {"tasks": [_task("pendulum", 1.0, -0.3)]})
+    _write(abl / "pendulum-only" / "eval-median.json", {"tasks": [_task("pendulum", 1.0, -0.2)]})
+    variant = abl / "pendulum-only-action-dropout"
+    _write(variant / "eval.json", {"tasks": [_task("pendulum", 2.0, -0.1)]})
+    _write(variant / "eval-median.json", {"tasks": [_task("pendulum", 2.0, 0.05)]})
+    md = results_markdown(run, abl)
+    assert "| pendulum | action dropout | argmax | -30.0% | -10.0% | +20.0 points |" in md
+    assert "| pendulum | action dropout | median | -20.0% | 5.0% | +25.0 points |" in md
+    assert "| pendulum | -30.0% | -30.0% | +0.0 points |" in md  # the plain one-task row

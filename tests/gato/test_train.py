@@ -75,6 +75,17 @@ def test_resume_repeats_the_losses_and_weights_of_an_uninterrupted_run(text_data
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_action_dropout_changes_the_run_and_resumes_bit_for_bit(tiny_data, tmp_path):
+    base = ["train.steps=8", "train.checkpoint_interval=4", "train.eval_interval=0"]
+    plain = train(_cfg(tiny_data, *base), tmp_path / "plain", progress=False)
+    cfg = _cfg(tiny_data, *base, "train.action_dropout=0.5")
+    whole = train(cfg, tmp_path / "whole", progress=False)
+    assert whole.losses[0] != plain.losses[0]  # the model read other action tokens
+    train(cfg, tmp_path / "cut", stop_at=4, progress=False)
+    resumed = train(cfg, tmp_path / "cut", resume=True, progress=False)
+    assert resumed.losses == whole.losses[4:]  # the draws come from the per-step seed
+
+
 def test_checkpoint_holds_config_tokenizer_optimizer_and_data_position(text_data, tmp_path):
     cfg = _cfg(
         text_data, *TEXT_ONLY, "train.steps=4", "train.keep=2", "train.checkpoint_interval=1"
@@ -111,6 +122,7 @@ def test_weight_decay_skips_biases_norms_and_embeddings():
         ("optim.lrr=1", "unknown key 'optim.lrr'"),
         ("train.steps=many", "train.steps: expected int, got str"),
         ("data.mixture.1.path=nowhere.npz", "data.mixture[1].path: not found"),
+        ("train.action_dropout=1", "train.action_dropout must be in [0, 1)"),
     ],
 )
 def test_bad_config_is_one_line_exit_2_and_writes_nothing(text_data, tmp_path, override, needle):

@@ -94,7 +94,8 @@ def control_table(main: Mapping[str, ControlRow], prompted: Mapping[str, Control
         )
         if prompted:
             p = prompted.get(r.task)
-            line += f" {_pct(p.normalised) if p else '-'} |"
+            pmark = "**" if p and p.normalised >= HALF_EXPERT else ""
+            line += f" {pmark}{_pct(p.normalised) if p else '-'}{pmark} |"
         lines.append(line)
     return "\n".join(lines)
 

@@ -38,7 +38,7 @@ def test_results_markdown_joins_prompted_ablation_and_text_only_rows(tmp_path):
         [{"task": "chat", "metric": "perplexity", "value": 10.0}],
     )
     md = results_markdown(run, abl)
-    assert "| pong (pixels) | 0.00 | 10.00 | 6.00 ± 0.00 | **60.0%** | 70.0% |" in md
+    assert "| pong (pixels) | 0.00 | 10.00 | 6.00 ± 0.00 | **60.0%** | **70.0%** |" in md
     assert "| cartpole | 0.00 | 10.00 | 2.00 ± 0.00 | 20.0% | - |" in md  # not prompted
     assert "**1 of 2 control tasks at >= 50% of expert without prompts** (50%" in md
     assert "**1 of 1 control tasks at >= 50% of expert with demonstration prompts** (100%" in md

@@ -5,7 +5,7 @@
 #
 #   scripts/generalist.sh            # what `make generalist` runs
 #   DATA=/big/disk RUN=runs/try2 scripts/generalist.sh
-#   ABLATIONS=0 scripts/generalist.sh    # skip the ablation runs (about 15 minutes)
+#   ABLATIONS=0 scripts/generalist.sh    # skip the ablation runs (about 1.5 hours)
 #
 # Needs the offline text/image sources once: `make data-sources` (Debian packages).
 set -euo pipefail
@@ -72,16 +72,18 @@ cat "$RUN/eval-vl.json"
 
 if [[ $ABLATIONS == 1 ]]; then
     echo "== ablation: one task alone on its share of the mixture's tokens"
-    for task in cartpole freeway pendulum; do
+    for task in cartpole freeway pendulum breakout; do
         train "configs/ablations/$task-only.toml" "$ABLATION_DIR/$task-only"
         evaluate "$ABLATION_DIR/$task-only/eval.json" --checkpoint "$ABLATION_DIR/$task-only" \
             --task "$task"
     done
-    echo "== ablation: action dropout against copying the previous action (pendulum alone)"
-    AD=$ABLATION_DIR/pendulum-only-action-dropout
-    train configs/ablations/pendulum-only.toml "$AD" --set train.action_dropout=0.5
-    for run in "$ABLATION_DIR/pendulum-only" "$AD"; do
-        evaluate "$run/eval.json" --checkpoint "$run" --task pendulum
+    echo "== ablation: action dropout against copying the previous action (one task alone)"
+    for task in pendulum breakout; do
+        AD=$ABLATION_DIR/$task-only-action-dropout
+        train "configs/ablations/$task-only.toml" "$AD" --set train.action_dropout=0.5
+        evaluate "$AD/eval.json" --checkpoint "$AD" --task "$task"
+    done
+    for run in "$ABLATION_DIR/pendulum-only" "$ABLATION_DIR/pendulum-only-action-dropout"; do
         evaluate "$run/eval-median.json" --checkpoint "$run" --task pendulum \
             --action-decoding median
     done

@@ -5,7 +5,7 @@
 #
 #   scripts/generalist.sh            # what `make generalist` runs
 #   DATA=/big/disk RUN=runs/try2 scripts/generalist.sh
-#   ABLATIONS=0 scripts/generalist.sh    # skip the ablation runs (about 1.5 hours)
+#   ABLATIONS=0 scripts/generalist.sh    # skip the ablation runs (about 2 hours)
 #
 # Needs the offline text/image sources once: `make data-sources` (Debian packages).
 set -euo pipefail
@@ -87,6 +87,10 @@ if [[ $ABLATIONS == 1 ]]; then
         evaluate "$run/eval-median.json" --checkpoint "$run" --task pendulum \
             --action-decoding median
     done
+    echo "== ablation: 8x8 patches for Breakout's 1-2 pixel ball (one task alone)"
+    P8=$ABLATION_DIR/breakout-only-8x8-patches
+    train configs/ablations/breakout-only.toml "$P8" --set model.patch_size=8
+    evaluate "$P8/eval.json" --checkpoint "$P8" --task breakout
     echo "== ablation: text only, on the dialogue tokens the generalist saw"
     train configs/ablations/text-only.toml "$ABLATION_DIR/text-only"
     # (it saw no images: its caption rows only show what text alone gets; the scenes' size)

@@ -80,6 +80,7 @@ def drop_actions(batch: TokenBatch, p: float, ranges: Mapping[str, torch.Tensor]
         raise ValueError(f"action dropout: no legal action ids for task {task!r}")
     draw = lo_t + (torch.rand(B, T, device=device) * (hi_t - lo_t)).long()  # (B, T)
     hit = is_action & (torch.rand(B, T, device=device) < p)
+    # (minimum: float rounding of rand * width must not reach the exclusive bound)
     tokens = torch.where(hit, torch.minimum(draw, hi_t - 1), batch.tokens)
     return TokenBatch(
         tokens=tokens,

@@ -80,7 +80,8 @@ def test_action_dropout_changes_the_run_and_resumes_bit_for_bit(tiny_data, tmp_p
     plain = train(_cfg(tiny_data, *base), tmp_path / "plain", progress=False)
     cfg = _cfg(tiny_data, *base, "train.action_dropout=0.5")
     whole = train(cfg, tmp_path / "whole", progress=False)
-    assert whole.losses[0] != plain.losses[0]  # the model read other action tokens
+    # the debug model has no dropout: only the replaced action tokens move the first loss
+    assert whole.losses[0] != plain.losses[0]
     train(cfg, tmp_path / "cut", stop_at=4, progress=False)
     resumed = train(cfg, tmp_path / "cut", resume=True, progress=False)
     assert resumed.losses == whole.losses[4:]  # the draws come from the per-step seed

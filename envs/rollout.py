@@ -4,6 +4,10 @@ A policy is either an :class:`~gato.envs.experts.base.Expert` (which sees the
 env) or any callable ``obs -> action``. Randomness is derived from the seed
 alone: the env is reset with ``seed``, an expert's rng and the random policy's
 action sampler are seeded from ``(seed, stream)``, so one seed is one episode.
+
+With a ``labeler`` (DAgger, ``gato data collect --dagger``) the policy still chooses
+the actions the env is stepped with, but the episode records the labeler's action in
+each visited state instead: the expert's answer on the learner's own states.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ Policy = Expert | Callable[[Any], Any]
 # from the episode seed, so they never share draws with the env's own generator.
 EXPERT_STREAM = 1
 RANDOM_STREAM = 2
+LEARNER_STREAM = 3  # the behaviour policy when an expert labels (so the two never share draws)
 
 
 def rollout(
@@ -31,6 +36,7 @@ def rollout(
     seed: int,
     task: str = "",
     max_steps: int | None = None,
+    labeler: Expert | None = None,
 ) -> Episode:
     """Play one episode of ``policy`` on ``env`` from ``env.reset(seed=seed)``.
 
@@ -38,12 +44,13 @@ def rollout(
     each action was taken on; the final observation is not kept), ``actions`` is
     ``(T,)`` int64 or ``(T, A)`` float32 and ``rewards`` is ``(T,)`` float32.
     ``max_steps`` stops early and marks the episode truncated.
+
+    With ``labeler``, ``actions`` holds the labeler's choice on each observation (asked
+    before the env steps, so it sees the same state), while ``policy``'s actions are the
+    ones played and ``rewards`` are what they earned.
     """
-    if isinstance(policy, Expert):
-        policy.reset(env, np.random.default_rng([seed, EXPERT_STREAM]))
-        act = lambda obs: policy.act(env, obs)  # noqa: E731
-    else:
-        act = policy
+    act = _actor(env, policy, seed, EXPERT_STREAM if labeler is None else LEARNER_STREAM)
+    label = None if labeler is None else _actor(env, labeler, seed, EXPERT_STREAM)
     obs, _ = env.reset(seed=seed)
     observations: list[Any] = []
     actions: list[Any] = []
@@ -55,7 +62,7 @@ def rollout(
             break
         action = act(obs)
         observations.append(obs)
-        actions.append(action)
+        actions.append(action if label is None else label(obs))
         obs, reward, terminated, truncated, _ = env.step(action)
         rewards.append(float(reward))
     return Episode(
@@ -67,6 +74,14 @@ def rollout(
         truncated=bool(truncated),
         seed=seed,
     )
+
+
+def _actor(env: gym.Env, policy: Policy, seed: int, stream: int) -> Callable[[Any], Any]:
+    """``obs -> action`` for one episode; an expert is reset with its ``(seed, stream)`` rng."""
+    if isinstance(policy, Expert):
+        policy.reset(env, np.random.default_rng([seed, stream]))
+        return lambda obs: policy.act(env, obs)
+    return policy
 
 
 def random_policy(env: gym.Env, seed: int) -> Callable[[Any], Any]:

@@ -184,7 +184,9 @@ def _add_data_collect(data_sub: argparse._SubParsersAction) -> None:
         help="record expert demonstrations of a task into an episode store",
         description="Play the task's scripted expert (episode i from env seed SEED+i) and "
         "store the episodes losslessly in DIR. Re-running the same command resumes; "
-        "--episodes is the total wanted.",
+        "--episodes is the total wanted. With --dagger CHECKPOINT the checkpoint plays "
+        "instead and the expert's action in each state it visits is recorded (DAgger: "
+        "train on demonstrations + this store to recover from the learner's own mistakes).",
     )
     p.add_argument("--task", required=True, help="task name (see `gato tasks`)")
     p.add_argument("--episodes", type=int, required=True, help="episodes to keep in total")
@@ -194,14 +196,25 @@ def _add_data_collect(data_sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--min-score-frac",
         type=float,
-        default=0.8,
-        help="keep episodes with expert-normalised score >= this (paper: 0.8; 0 keeps all)",
+        help="keep episodes with expert-normalised score >= this (default and paper: 0.8; "
+        "0 keeps all; not with --dagger, which keeps all)",
+    )
+    p.add_argument(
+        "--dagger",
+        metavar="CHECKPOINT",
+        type=Path,
+        help="checkpoint or run directory that plays (greedy) while the expert labels",
     )
     p.set_defaults(func=_run_data_collect)
 
 
 def _run_data_collect(args: argparse.Namespace) -> int:
     from gato.data.collect import collect
+
+    if args.dagger is not None:
+        import torch
+
+        torch.set_num_threads(2)  # the learner's forwards (workers use one thread each)
 
     s = collect(
         args.task,
@@ -210,10 +223,14 @@ def _run_data_collect(args: argparse.Namespace) -> int:
         workers=args.workers,
         seed=args.seed,
         min_score_frac=args.min_score_frac,
+        dagger=args.dagger,
+    )
+    kept = (
+        "none filtered" if s.min_return is None else f"{s.rejected} rejected below {s.min_return:g}"
     )
     print(
-        f"{args.out}: {s.episodes} episodes of {args.task} ({s.new_episodes} new, "
-        f"{s.rejected} rejected below {s.min_return:g}), {s.steps_per_second:,.0f} env steps/s"
+        f"{args.out}: {s.episodes} episodes of {args.task} ({s.new_episodes} new, {kept}), "
+        f"{s.steps_per_second:,.0f} env steps/s"
     )
     return 0
 

@@ -45,9 +45,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+import gymnasium as gym
 import numpy as np
 import torch
 
+from gato.envs.experts.base import Expert
 from gato.envs.spec import TaskSpec
 from gato.model import Gato, KVCache
 from gato.sampling import GREEDY, SamplingConfig, median, restrict, sample
@@ -284,3 +286,24 @@ class Policy:
 
     def _empty(self) -> Row:
         return Row.concat([], task=self.spec.name, empty_patches=self.tok.empty_patches())
+
+
+class ModelPlayer(Expert):
+    """A trained model acting in one env through the :class:`Expert` interface.
+
+    So that :func:`gato.envs.rollout.rollout` can play a checkpoint like any scripted
+    policy (``gato data collect --dagger``): ``reset`` starts a one-env episode whose
+    sampling generator is seeded from ``rng``; ``act`` returns one env action. Unlike an
+    expert it only reads the observation, never the env.
+    """
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+
+    def reset(self, env: gym.Env, rng: np.random.Generator) -> None:
+        super().reset(env, rng)
+        self.policy.reset(1, seeds=[int(rng.integers(2**63))])
+
+    def act(self, env: gym.Env, obs: Mapping[str, np.ndarray]) -> np.ndarray | int:
+        action = self.policy.act({k: np.asarray(v)[None] for k, v in obs.items()})[0]  # (1, ...)
+        return int(action) if self.policy.spec.action.is_discrete else action

@@ -22,6 +22,7 @@ EVAL_ENVS=${EVAL_ENVS:-25}                 # episodes played in lockstep (one ba
 ABLATIONS=${ABLATIONS:-1}
 PROMPTED_EPISODES=${PROMPTED_EPISODES:-$EVAL_EPISODES}  # the prompted evaluation
 ABLATION_DIR=${ABLATION_DIR:-$RUN-ablations}
+DAGGER_ROUNDS=${DAGGER_ROUNDS:-4}  # Pendulum-only DAgger rounds in the ablations
 
 echo "== data: scenes, captions, corpus, dialogues, tokenizer"
 "$GATO" data all --data-dir "$DATA"
@@ -85,6 +86,22 @@ if [[ $ABLATIONS == 1 ]]; then
     done
     for run in "$ABLATION_DIR/pendulum-only" "$ABLATION_DIR/pendulum-only-action-dropout"; do
         evaluate "$run/eval-median.json" --checkpoint "$run" --task pendulum \
+            --action-decoding median
+    done
+    echo "== ablation: DAgger rounds against Pendulum's covariate shift (one task alone)"
+    # Round k: the round k-1 model plays 300 episodes and the expert labels its states
+    # (store k); a model with action dropout is trained on the demonstrations + stores 1..k.
+    learner=$ABLATION_DIR/pendulum-only-action-dropout
+    mixture='{kind="episodes", path="episodes/pendulum", weight=1.0}'
+    for ((k = 1; k <= DAGGER_ROUNDS; k++)); do
+        "$GATO" data collect --task pendulum --episodes "$CONTROL_EPISODES" --seed "${k}00000" \
+            --out "$DATA/episodes/pendulum-dagger$k" --dagger "$learner" --workers "$WORKERS"
+        mixture+=", {kind=\"episodes\", path=\"episodes/pendulum-dagger$k\", weight=1.0}"
+        learner=$ABLATION_DIR/pendulum-only-dagger-round-$k
+        train configs/ablations/pendulum-only.toml "$learner" --set train.action_dropout=0.5 \
+            --set "data.mixture=[$mixture]"
+        evaluate "$learner/eval.json" --checkpoint "$learner" --task pendulum
+        evaluate "$learner/eval-median.json" --checkpoint "$learner" --task pendulum \
             --action-decoding median
     done
     echo "== ablation: 8x8 patches for Breakout's 1-2 pixel ball (one task alone)"

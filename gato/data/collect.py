@@ -12,6 +12,18 @@ Filter threshold (the paper keeps episodes with at least 80% of the expert's
 return): with measured scores, ``min_return = random + frac * (expert - random)``,
 i.e. an expert-normalised score of at least ``frac``, which also makes sense for
 tasks whose returns are negative. ``frac = 0`` keeps everything.
+
+DAgger (Ross et al. 2011; ``dagger=CHECKPOINT``): a policy cloned from demonstrations
+errs, drifts into states the expert never visits, and has learned nothing there
+(covariate shift). So the *checkpoint* plays (greedy, unprompted, as ``gato eval``
+plays by default) and each episode records the expert's action in every state the
+checkpoint visited; training on demonstrations plus such a store teaches the way back.
+Rewards are the checkpoint's own, so the manifest's returns score the learner that
+made the store; no episode is filtered. One store per checkpoint (its resolved path is
+part of the manifest): the full algorithm trains on demonstrations + store 1, collects
+store 2 with the new checkpoint, and so on. The recorded sequence is not a trajectory
+of its recorded actions (the env was stepped with the learner's); action dropout
+(``train.action_dropout``) keeps the model from leaning on those action tokens.
 """
 
 from __future__ import annotations
@@ -22,8 +34,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import gymnasium as gym
+
 from gato.data.store import ShardRecord, StoreWriter, shard_name, write_shard
 from gato.envs import expert, make, spec
+from gato.envs.experts.base import Expert
 from gato.envs.rollout import rollout
 from gato.envs.spec import Episode
 
@@ -69,16 +84,38 @@ def min_return_for(task: str, min_score_frac: float) -> float | None:
     return s.random_score + min_score_frac * (s.expert_score - s.random_score)
 
 
-# One env and expert per worker process, reused across its episodes.
-_CACHE: dict[str, tuple] = {}
+# One env, expert (and DAgger learner) per worker process, reused across its episodes.
+_CACHE: dict[tuple[str, str | None], tuple[gym.Env, Expert, Expert | None]] = {}
 
 
-def _attempt(args: tuple[str, str, int, int, float | None, int]) -> Attempt:
-    task, out, attempt, seed, min_return, chunk_steps = args
-    if task not in _CACHE:
-        _CACHE[task] = (make(task), expert(task))
-    env, policy = _CACHE[task]
-    episode = rollout(env, policy, seed, task)
+def model_player(checkpoint: str | Path, task: str, threads: int | None = None) -> Expert:
+    """The checkpoint acting greedily in one env of ``task`` (the DAgger learner)."""
+    import torch
+
+    from gato.envs import registry
+    from gato.loading import load_trained
+    from gato.policy import ModelPlayer, Policy
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    trained = load_trained(checkpoint)
+    if trained.tasks and task not in trained.tasks:
+        raise ValueError(
+            f"{checkpoint} was not trained on {task!r} (its tasks: {', '.join(trained.tasks)})"
+        )
+    return ModelPlayer(Policy(trained.model, trained.tokenizers, registry.spec(task)))
+
+
+def _attempt(args: tuple[str, str, int, int, float | None, int, str | None]) -> Attempt:
+    task, out, attempt, seed, min_return, chunk_steps, dagger = args
+    if (task, dagger) not in _CACHE:
+        learner = None if dagger is None else model_player(dagger, task, threads=1)
+        _CACHE[task, dagger] = (make(task), expert(task), learner)
+    env, policy, learner = _CACHE[task, dagger]
+    if learner is None:
+        episode = rollout(env, policy, seed, task)
+    else:  # the learner plays, the expert labels
+        episode = rollout(env, learner, seed, task, labeler=policy)
     record = None
     if min_return is None or episode.score >= min_return:
         record = write_shard(Path(out), shard_name(attempt), episode, chunk_steps)
@@ -98,32 +135,44 @@ def collect(
     *,
     workers: int = 1,
     seed: int = 0,
-    min_score_frac: float = 0.8,
+    min_score_frac: float | None = None,
     min_return: float | None = None,
     progress: bool = True,
     max_attempts: int | None = None,
+    dagger: str | Path | None = None,
 ) -> CollectSummary:
     """Collect until the store at ``out`` holds ``episodes`` kept expert episodes of ``task``.
 
-    ``min_return`` overrides the threshold derived from ``min_score_frac``.
-    ``max_attempts`` bounds the attempts of this run (an expert that never passes
-    the filter is an error, not an endless loop; default ``10 * episodes + 100``).
+    ``min_score_frac`` defaults to 0.8 (the paper's filter); ``min_return`` overrides
+    the threshold derived from it. ``max_attempts`` bounds the attempts of this run (an
+    expert that never passes the filter is an error, not an endless loop; default
+    ``10 * episodes + 100``). ``dagger``: a checkpoint (or run directory) that plays
+    while the expert labels (see the module docstring); every episode is kept.
     """
     from tqdm import tqdm
 
     if episodes < 0 or workers < 1:
         raise ValueError("--episodes must be >= 0 and --workers >= 1")
     spec(task)  # unknown task -> ValueError
-    if min_return is None:
-        min_return = min_return_for(task, min_score_frac)
+    if dagger is not None:
+        if (min_score_frac or 0) > 0 or min_return is not None:
+            raise ValueError("--dagger keeps every episode (the returns are the learner's): "
+                             "drop --min-score-frac")  # fmt: skip
+        from gato.checkpoint import resolve_checkpoint
+
+        dagger = str(resolve_checkpoint(dagger))  # a run directory: its newest, recorded
+        if workers == 1:  # load (and check) it here once; workers load their own
+            _CACHE[task, dagger] = (make(task), expert(task), model_player(dagger, task))
+    elif min_return is None:
+        min_return = min_return_for(task, 0.8 if min_score_frac is None else min_score_frac)
     writer = StoreWriter(out, task)
-    params = {"seed_base": seed, "min_return": min_return}
+    params = {"seed_base": seed, "min_return": min_return, "dagger": dagger}
     if writer.manifest is not None:
         before = {k: writer.manifest.collection.get(k) for k in params}
         if before != params:
             raise ValueError(
                 f"{out} was collected with {before}, not {params}: "
-                "pass the same --seed/--min-score-frac to continue, or use another --out"
+                "pass the same --seed/--min-score-frac/--dagger to continue, or use another --out"
             )
         collection = writer.manifest.collection
     else:
@@ -138,7 +187,7 @@ def collect(
         total=episodes, initial=min(start_kept, episodes), desc=f"collect {task}",
         unit="ep", disable=not progress,
     )  # fmt: skip
-    results = _attempts(task, out, seed, next_attempt, min_return, writer, workers)
+    results = _attempts(task, out, seed, next_attempt, min_return, writer, workers, dagger)
     try:
         while len(writer) < episodes:
             if next_attempt - first_attempt >= budget:
@@ -185,9 +234,10 @@ def _attempts(
     min_return: float | None,
     writer: StoreWriter,
     workers: int,
+    dagger: str | None,
 ) -> Iterator[Attempt]:
     """Attempts ``first, first + 1, ...`` in order, played by ``workers`` processes."""
-    job = lambda a: (task, str(out), a, seed + a, min_return, writer.chunk_steps)  # noqa: E731
+    job = lambda a: (task, str(out), a, seed + a, min_return, writer.chunk_steps, dagger)  # noqa: E731
     if workers == 1:
         a = first
         while True:

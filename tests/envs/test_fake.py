@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 import gato.envs as envs
+from gato.envs.experts.fake import FakeExpert
 from gato.envs.fake import (
     EPISODE_STEPS,
     continuous_target,
@@ -60,3 +61,17 @@ def test_rollout_stacks_observations_per_key_with_the_space_dtype():
 def test_rollout_max_steps_truncates():
     ep = rollout(envs.make("fake"), envs.expert("fake"), seed=0, max_steps=4)
     assert len(ep) == 4 and ep.truncated and not ep.terminated
+
+
+def test_rollout_with_a_labeler_plays_the_policy_and_records_the_labels():
+    env = envs.make("fake")
+    always_zero = lambda obs: 0  # noqa: E731
+    played = rollout(env, always_zero, seed=3)
+    labelled = rollout(env, always_zero, seed=3, labeler=FakeExpert(epsilon=0.0))
+    # The env followed the policy: same states, same rewards as playing it alone ...
+    np.testing.assert_array_equal(labelled.observations["state"], played.observations["state"])
+    np.testing.assert_array_equal(labelled.rewards, played.rewards)
+    # ... while the recorded actions are the labeler's answers on those states.
+    labels = [fake_target(s) for s in played.observations["state"]]
+    np.testing.assert_array_equal(labelled.actions, labels)
+    assert not np.array_equal(labelled.actions, played.actions)

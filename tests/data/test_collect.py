@@ -1,0 +1,94 @@
+"""``gato data collect --dagger``: the checkpoint plays, the expert labels its states.
+
+(Plain expert collection, filtering and resuming are tested with the store in
+``test_store.py``.)
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import gato.envs as envs
+from gato.cli import main
+from gato.config import load_preset
+from gato.data.collect import collect, model_player
+from gato.data.store import EpisodeStore, read_manifest
+from gato.envs.fake import fake_target
+from gato.envs.rollout import rollout
+from gato.evaluate import evaluate_task
+from gato.loading import load_trained, save_trained
+from gato.model import Gato
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """An untrained debug model: its greedy actions are far from the fake expert's."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "run"
+    return save_trained(path, Gato(load_preset("debug")), ["fake"])
+
+
+def test_the_dagger_learner_plays_as_gato_eval_plays(checkpoint):
+    trained = load_trained(checkpoint)
+    played = [rollout(envs.make("fake"), model_player(checkpoint, "fake"), s) for s in (4, 5)]
+    result = evaluate_task(trained, envs.spec("fake"), episodes=2, envs=2, seed=4)
+    assert [p.score for p in played] == result.returns
+
+
+def test_dagger_records_the_experts_labels_on_the_states_the_checkpoint_visits(
+    checkpoint, tmp_path
+):
+    summary = collect("fake", 3, tmp_path, seed=7, dagger=checkpoint, progress=False)
+    assert summary.episodes == 3 and summary.min_return is None
+    store = EpisodeStore(tmp_path)
+    labels = agree = steps = 0
+    for i, episode in enumerate(store):
+        alone = rollout(envs.make("fake"), model_player(checkpoint, "fake"), 7 + i)
+        # The states and rewards are the checkpoint's own episode ...
+        np.testing.assert_array_equal(episode.observations["state"], alone.observations["state"])
+        np.testing.assert_array_equal(episode.rewards, alone.rewards)
+        assert store.returns[i] == pytest.approx(alone.score)
+        # ... the actions are the expert's (argmax of the state, epsilon 0.1 of noise).
+        targets = np.array([fake_target(s) for s in episode.observations["state"]])
+        labels += int((episode.actions == targets).sum())
+        agree += int((alone.actions == targets).sum())
+        steps += len(episode)
+    assert labels >= 0.8 * steps  # the expert, up to its exploration
+    assert agree < 0.5 * steps  # the untrained learner would have taught something else
+
+
+def test_dagger_manifest_names_the_checkpoint_and_resume_needs_the_same_one(checkpoint, tmp_path):
+    collect("fake", 2, tmp_path, dagger=checkpoint, progress=False)
+    collection = read_manifest(tmp_path).collection
+    assert collection["dagger"].endswith("step_00000000") and collection["min_return"] is None
+    other = save_trained(tmp_path / "other", Gato(load_preset("debug")), ["fake"])
+    with pytest.raises(ValueError, match="same --seed/--min-score-frac/--dagger"):
+        collect("fake", 3, tmp_path, dagger=other, progress=False)
+    with pytest.raises(ValueError, match="same --seed/--min-score-frac/--dagger"):
+        collect("fake", 3, tmp_path, min_score_frac=0, progress=False)  # an expert store now
+    assert collect("fake", 3, tmp_path, dagger=checkpoint, progress=False).new_episodes == 1
+
+
+def test_dagger_refuses_a_filter_and_a_checkpoint_of_other_tasks(checkpoint, tmp_path):
+    with pytest.raises(ValueError, match="keeps every episode"):
+        collect("fake", 1, tmp_path, dagger=checkpoint, min_score_frac=0.8, progress=False)
+    with pytest.raises(ValueError, match="not trained on 'fake-image'"):
+        collect("fake-image", 1, tmp_path / "img", dagger=checkpoint, progress=False)
+    with pytest.raises(FileNotFoundError):
+        collect("fake", 1, tmp_path / "x", dagger=tmp_path / "missing", progress=False)
+
+
+def test_cli_dagger_writes_a_store(checkpoint, tmp_path, capsys):
+    out = tmp_path / "store"
+    argv = ["data", "collect", "--task", "fake", "--episodes", "2", "--out", str(out)]
+    assert main([*argv, "--dagger", str(checkpoint)]) == 0
+    assert "2 episodes of fake (2 new, none filtered)" in capsys.readouterr().out
+    assert json.loads((out / "manifest.json").read_text())["counts"]["episodes"] == 2
+    assert main([*argv, "--dagger", str(tmp_path / "missing")]) != 0
+    assert main([*argv, "--dagger", str(checkpoint), "--min-score-frac", "0.5"]) == 2

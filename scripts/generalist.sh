@@ -5,7 +5,7 @@
 #
 #   scripts/generalist.sh            # what `make generalist` runs
 #   DATA=/big/disk RUN=runs/try2 scripts/generalist.sh
-#   ABLATIONS=0 scripts/generalist.sh    # skip the ablation runs (about 2 hours)
+#   ABLATIONS=0 scripts/generalist.sh    # skip the ablation runs (about 4.5 hours)
 #
 # Needs the offline text/image sources once: `make data-sources` (Debian packages).
 set -euo pipefail
@@ -47,6 +47,24 @@ train() {
     fi
 }
 
+# dagger TASK ROUNDS EPISODES LEARNER: DAgger rounds on TASK alone. Round k: the round k-1
+# model (round 0: LEARNER) plays EPISODES episodes and the expert labels its states
+# (store k); a model with action dropout is trained on TASK's demonstrations + stores
+# 1..k (TASK's share of steps) and evaluated. Leaves that mixture in $mixture.
+dagger() {
+    local task=$1 rounds=$2 episodes=$3 learner=$4 k
+    mixture="{kind=\"episodes\", path=\"episodes/$task\", weight=1.0}"
+    for ((k = 1; k <= rounds; k++)); do
+        "$GATO" data collect --task "$task" --episodes "$episodes" --seed "${k}00000" \
+            --out "$DATA/episodes/$task-dagger$k" --dagger "$learner" --workers "$WORKERS"
+        mixture+=", {kind=\"episodes\", path=\"episodes/$task-dagger$k\", weight=1.0}"
+        learner=$ABLATION_DIR/$task-only-dagger-round-$k
+        train "configs/ablations/$task-only.toml" "$learner" --set train.action_dropout=0.5 \
+            --set "data.mixture=[$mixture]"
+        evaluate "$learner/eval.json" --checkpoint "$learner" --task "$task"
+    done
+}
+
 echo "== train"
 train "$CONFIG" "$RUN"
 
@@ -73,7 +91,7 @@ cat "$RUN/eval-vl.json"
 
 if [[ $ABLATIONS == 1 ]]; then
     echo "== ablation: one task alone on its share of the mixture's tokens"
-    for task in cartpole freeway pendulum breakout; do
+    for task in cartpole freeway pendulum breakout pong; do
         train "configs/ablations/$task-only.toml" "$ABLATION_DIR/$task-only"
         evaluate "$ABLATION_DIR/$task-only/eval.json" --checkpoint "$ABLATION_DIR/$task-only" \
             --task "$task"
@@ -88,22 +106,29 @@ if [[ $ABLATIONS == 1 ]]; then
         evaluate "$run/eval-median.json" --checkpoint "$run" --task pendulum \
             --action-decoding median
     done
-    echo "== ablation: DAgger rounds against Pendulum's covariate shift (one task alone)"
-    # Round k: the round k-1 model plays 300 episodes and the expert labels its states
-    # (store k); a model with action dropout is trained on the demonstrations + stores 1..k.
-    learner=$ABLATION_DIR/pendulum-only-action-dropout
-    mixture='{kind="episodes", path="episodes/pendulum", weight=1.0}'
+    echo "== ablation: DAgger rounds against covariate shift (one task alone)"
+    dagger pendulum "$DAGGER_ROUNDS" "$CONTROL_EPISODES" \
+        "$ABLATION_DIR/pendulum-only-action-dropout"
     for ((k = 1; k <= DAGGER_ROUNDS; k++)); do
-        "$GATO" data collect --task pendulum --episodes "$CONTROL_EPISODES" --seed "${k}00000" \
-            --out "$DATA/episodes/pendulum-dagger$k" --dagger "$learner" --workers "$WORKERS"
-        mixture+=", {kind=\"episodes\", path=\"episodes/pendulum-dagger$k\", weight=1.0}"
-        learner=$ABLATION_DIR/pendulum-only-dagger-round-$k
-        train configs/ablations/pendulum-only.toml "$learner" --set train.action_dropout=0.5 \
-            --set "data.mixture=[$mixture]"
-        evaluate "$learner/eval.json" --checkpoint "$learner" --task pendulum
-        evaluate "$learner/eval-median.json" --checkpoint "$learner" --task pendulum \
+        run=$ABLATION_DIR/pendulum-only-dagger-round-$k
+        evaluate "$run/eval-median.json" --checkpoint "$run" --task pendulum \
             --action-decoding median
     done
+    echo "== ablation: Pendulum alone on 3x its share (1,263 steps), with and without DAgger"
+    long=(--set train.steps=1263 --set optim.warmup=47 --set train.action_dropout=0.5)
+    for run in action-dropout "dagger-round-$DAGGER_ROUNDS"; do
+        more=()
+        [[ $run == action-dropout ]] || more=(--set "data.mixture=[$mixture]")
+        out=$ABLATION_DIR/pendulum-only-$run-1263-steps
+        train configs/ablations/pendulum-only.toml "$out" "${long[@]}" "${more[@]}"
+        evaluate "$out/eval.json" --checkpoint "$out" --task pendulum
+        evaluate "$out/eval-median.json" --checkpoint "$out" --task pendulum \
+            --action-decoding median
+    done
+    # Breakout: 300 of the learner's short episodes (~120 steps each); Pong: 60 episodes
+    # (~760 steps each) of the generalist itself
+    dagger breakout 1 300 "$ABLATION_DIR/breakout-only-action-dropout"
+    dagger pong 1 60 "$RUN"
     echo "== ablation: 8x8 patches for Breakout's 1-2 pixel ball (one task alone)"
     P8=$ABLATION_DIR/breakout-only-8x8-patches
     train configs/ablations/breakout-only.toml "$P8" --set model.patch_size=8

@@ -264,3 +264,17 @@ def test_apply_override_creates_missing_tables():
     data: dict = {}
     apply_override(data, ["optim", "lr"], 0.5)
     assert data == {"optim": {"lr": 0.5}}
+
+
+def test_an_override_replaces_the_whole_mixture():
+    """scripts/generalist.sh adds DAgger stores to a one-task ablation this way."""
+    mixture = (
+        '[{kind="episodes", path="episodes/pendulum", weight=1.0}, '
+        '{kind="episodes", path="episodes/pendulum-dagger1", weight=2.0}]'
+    )
+    cfg = load_run_config(CONFIGS / "ablations/pendulum-only.toml", [f"data.mixture={mixture}"])
+    assert [(e.path, e.weight) for e in cfg.data.mixture] == [
+        ("episodes/pendulum", 1.0),
+        ("episodes/pendulum-dagger1", 2.0),
+    ]
+    assert cfg.train.steps == 421  # the rest of the file is unchanged

@@ -92,3 +92,13 @@ def test_cli_dagger_writes_a_store(checkpoint, tmp_path, capsys):
     assert json.loads((out / "manifest.json").read_text())["counts"]["episodes"] == 2
     assert main([*argv, "--dagger", str(tmp_path / "missing")]) != 0
     assert main([*argv, "--dagger", str(checkpoint), "--min-score-frac", "0.5"]) == 2
+
+
+def test_dagger_stores_are_the_same_for_any_number_of_workers(checkpoint, tmp_path):
+    one = collect("fake", 4, tmp_path / "one", seed=2, dagger=checkpoint, progress=False)
+    two = collect("fake", 4, tmp_path / "two", dagger=checkpoint, seed=2, workers=2, progress=False)
+    assert one.episodes == two.episodes == 4
+    for a, b in zip(EpisodeStore(tmp_path / "one"), EpisodeStore(tmp_path / "two"), strict=True):
+        np.testing.assert_array_equal(a.observations["state"], b.observations["state"])
+        np.testing.assert_array_equal(a.actions, b.actions)
+        np.testing.assert_array_equal(a.rewards, b.rewards)

@@ -125,9 +125,9 @@ if [[ $ABLATIONS == 1 ]]; then
         evaluate "$out/eval-median.json" --checkpoint "$out" --task pendulum \
             --action-decoding median
     done
-    # Breakout: 300 of the learner's short episodes (~120 steps each); Pong: 60 episodes
+    # Breakout: 300 of the learner's short episodes (120-250 steps); Pong: 60 episodes
     # (~760 steps each) of the generalist itself
-    dagger breakout 1 300 "$ABLATION_DIR/breakout-only-action-dropout"
+    dagger breakout 2 300 "$ABLATION_DIR/breakout-only-action-dropout"
     dagger pong 1 60 "$RUN"
     echo "== ablation: 8x8 patches for Breakout's 1-2 pixel ball (one task alone)"
     P8=$ABLATION_DIR/breakout-only-8x8-patches

@@ -571,12 +571,7 @@ def _eval_specs(trained, task: str) -> list:
                 f"the checkpoint was trained on no control task (its tasks: {trained.tasks})"
             )
         return [registry.spec(t) for t in names]
-    spec = registry.spec(task)  # unknown task: ValueError listing the known ones
-    if trained.tasks and task not in trained.tasks:
-        raise ValueError(
-            f"the checkpoint was not trained on {task!r} (its tasks: {', '.join(trained.tasks)})"
-        )
-    return [spec]
+    return [trained.task_spec(task)]
 
 
 def _load_for_policy(args: argparse.Namespace):

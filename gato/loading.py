@@ -26,6 +26,7 @@ import torch
 
 from gato.checkpoint import Checkpoint, load_checkpoint, resolve_checkpoint, save_checkpoint
 from gato.config import ModelConfig, RunConfig, SourceKind, from_dict, run_config_from_dict
+from gato.envs.spec import TaskSpec
 from gato.model import Gato
 from gato.sequence import Tokenizers
 from gato.tokenizers.image import ImageTokenizer
@@ -54,6 +55,22 @@ class Trained:
     tasks: list[str] = field(default_factory=list)
     run: RunConfig | None = None
     path: Path | None = None
+
+    def task_spec(self, task: str) -> TaskSpec:
+        """The registered spec of ``task``, which this checkpoint must have been trained on.
+
+        Raises:
+            ValueError: an unknown task (listing the known ones), or one outside ``tasks``
+                (a checkpoint without a task list is trusted).
+        """
+        from gato.envs import registry
+
+        spec = registry.spec(task)
+        if self.tasks and task not in self.tasks:
+            raise ValueError(
+                f"the checkpoint was not trained on {task!r} (its tasks: {', '.join(self.tasks)})"
+            )
+        return spec
 
 
 def tokenizers_for(cfg: ModelConfig, text: TextTokenizer | None = None) -> Tokenizers:

@@ -77,6 +77,14 @@ def _pct(x: float | None) -> str:
     return "-" if x is None or math.isnan(x) else f"{100 * x:.1f}%"
 
 
+def _score_cell(row: ControlRow | None) -> str:
+    """A normalised score, bold at >= 50% of expert; '-' without a row."""
+    if row is None:
+        return "-"
+    mark = "**" if row.normalised >= HALF_EXPERT else ""
+    return f"{mark}{_pct(row.normalised)}{mark}"
+
+
 def control_table(main: Mapping[str, ControlRow], prompted: Mapping[str, ControlRow]) -> str:
     """Markdown: task, random, expert, agent mean ± std, normalised (and with prompts)."""
     head = "| task | random | expert | agent | normalised |"
@@ -87,15 +95,12 @@ def control_table(main: Mapping[str, ControlRow], prompted: Mapping[str, Control
     lines = [head, rule]
     for r in main.values():
         name = f"{r.task} (pixels)" if r.task in PIXEL_TASKS else r.task
-        mark = "**" if r.normalised >= HALF_EXPERT else ""
         line = (
             f"| {name} | {r.random:.2f} | {r.expert:.2f} | {r.mean:.2f} ± {r.std:.2f} "
-            f"| {mark}{_pct(r.normalised)}{mark} |"
+            f"| {_score_cell(r)} |"
         )
         if prompted:
-            p = prompted.get(r.task)
-            pmark = "**" if p and p.normalised >= HALF_EXPERT else ""
-            line += f" {pmark}{_pct(p.normalised) if p else '-'}{pmark} |"
+            line += f" {_score_cell(prompted.get(r.task))} |"
         lines.append(line)
     return "\n".join(lines)
 

@@ -92,18 +92,13 @@ def model_player(checkpoint: str | Path, task: str, threads: int | None = None) 
     """The checkpoint acting greedily in one env of ``task`` (the DAgger learner)."""
     import torch
 
-    from gato.envs import registry
     from gato.loading import load_trained
     from gato.policy import ModelPlayer, Policy
 
     if threads is not None:
         torch.set_num_threads(threads)
     trained = load_trained(checkpoint)
-    if trained.tasks and task not in trained.tasks:
-        raise ValueError(
-            f"{checkpoint} was not trained on {task!r} (its tasks: {', '.join(trained.tasks)})"
-        )
-    return ModelPlayer(Policy(trained.model, trained.tokenizers, registry.spec(task)))
+    return ModelPlayer(Policy(trained.model, trained.tokenizers, trained.task_spec(task)))
 
 
 def _attempt(args: tuple[str, str, int, int, float | None, int, str | None]) -> Attempt:

@@ -172,6 +172,7 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     data_sub = p.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
     data_sub.required = True
     _add_data_collect(data_sub)
+    _add_data_probe(data_sub)
     _add_data_vl(data_sub)
 
 
@@ -232,6 +233,95 @@ def _run_data_collect(args: argparse.Namespace) -> int:
         f"{args.out}: {s.episodes} episodes of {args.task} ({s.new_episodes} new, {kept}), "
         f"{s.steps_per_second:,.0f} env steps/s"
     )
+    return 0
+
+
+def _add_data_probe(data_sub: argparse._SubParsersAction) -> None:
+    p = data_sub.add_parser(
+        "probe",
+        help="how predictable a store's actions are from its frames (behaviour-cloning probe)",
+        description="Train a small CNN to predict each recorded action from the last FRAMES "
+        "frames (all but the last --heldout episodes) and compare its held-out cross-entropy "
+        "with the action frequencies' (the best frame-blind guess). Near the baseline: the "
+        "expert acts on something the frames do not show, and no pixel learner can copy it "
+        "at this budget. Image tasks with discrete actions only.",
+    )
+    p.add_argument("store", type=Path, help="episode store directory (from `gato data collect`)")
+    p.add_argument("--frames", type=int, default=4, help="stacked frames (default 4)")
+    p.add_argument("--seconds", type=float, default=300.0, help="time budget (default 300)")
+    p.add_argument("--steps", type=int, default=100_000, help="step budget (default 100000)")
+    p.add_argument("--heldout", type=int, default=3, help="held-out episodes (default 3)")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument(
+        "--play",
+        type=int,
+        default=0,
+        metavar="N",
+        help="then play N greedy episodes with the probe and report its score (default 0)",
+    )
+    p.add_argument(
+        "--play-seed", type=int, default=2_000_000, help="first env seed to play (default 2000000)"
+    )
+    p.add_argument("--json", type=Path, help="write the report here as JSON")
+    p.set_defaults(func=_run_data_probe)
+
+
+def _run_data_probe(args: argparse.Namespace) -> int:
+    import json
+
+    import numpy as np
+    import torch
+
+    from gato.atomic import write_atomic
+    from gato.data.probe import ProbeConfig, play_probe, train_probe
+    from gato.envs import registry
+
+    for name in ("frames", "steps", "heldout", "threads"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if args.play < 0:
+        raise ValueError(f"--play must be >= 0, got {args.play}")
+    if args.seconds <= 0:
+        raise ValueError(f"--seconds must be > 0, got {args.seconds}")
+    torch.set_num_threads(args.threads)
+    cfg = ProbeConfig(
+        frames=args.frames,
+        steps=args.steps,
+        seconds=args.seconds,
+        heldout=args.heldout,
+        seed=args.seed,
+    )
+
+    def show(point: dict) -> None:
+        print(
+            f"step {point['step']:>6}  train CE {point['train_ce']:.3f}  "
+            f"held-out CE {point['heldout_ce']:.3f}  accuracy {point['accuracy']:.3f}",
+            flush=True,
+        )
+
+    model, r = train_probe(args.store, cfg, progress=show)
+    print(
+        f"{r.task}: {r.frames} frames, {r.steps} steps in {r.seconds:.0f} s; held-out "
+        f"({r.heldout_samples} steps): probe CE {r.probe_ce:.3f} nats, accuracy "
+        f"{r.probe_accuracy:.1%}; frequencies {r.baseline_ce:.3f} nats, majority "
+        f"{r.majority_accuracy:.1%}; gap closed {r.gap_closed:.0%}"
+    )
+    report = r.to_dict()
+    if args.play:
+        returns = play_probe(model, r.task, args.play, args.play_seed)
+        spec = registry.spec(r.task)
+        mean = float(np.mean(returns))
+        norm = spec.normalised(mean) if spec.expert_score is not None else None
+        report["play"] = {"seed": args.play_seed, "returns": returns, "mean": mean}
+        report["play"]["normalised"] = norm
+        shown = "" if norm is None else f", {norm:.1%} of expert"
+        print(
+            f"probe playing {r.task}: {mean:.2f} +- {np.std(returns):.2f} over {args.play} "
+            f"episodes{shown}"
+        )
+    if args.json is not None:
+        write_atomic(args.json, (json.dumps(report, indent=1) + "\n").encode())
     return 0
 
 

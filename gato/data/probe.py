@@ -1,0 +1,284 @@
+"""How predictable are a store's actions from its frames? A behaviour-cloning probe.
+
+Imitation can only copy what the demonstrations' observations show. An expert that
+acts on hidden state (a simulator's look-ahead, a controller the screen does not
+show) leaves a gap no learner closes, however large. This probe measures that gap
+for an image task, apart from the Gato model: a small convolutional network (the
+DQN shape, padded so any frame size works) is trained for a fixed budget to predict
+the recorded action from the last ``frames`` frames, and its held-out cross-entropy
+is set against the best frame-blind guess, the training set's action frequencies.
+
+- probe CE well below the baseline: the frames carry the expert's decisions; a pixel
+  learner that fails on this data is under-trained or mis-built;
+- probe CE near the baseline: the actions are (at this budget) not a function of the
+  recent frames, and cloning them yields the majority action.
+
+Held-out data are the last ``heldout`` episodes of the store (whole episodes, so
+neighbouring frames never straddle the split). Frames are kept once in memory
+(uint8) and stacked by index per batch.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gato.data.store import EpisodeStore
+from gato.envs.spec import ObsKind
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """Budget and shape of the probe.
+
+    Attributes:
+        frames: frames stacked as channels (the current one and ``frames - 1`` before it).
+        steps: optimiser steps at most.
+        seconds: wall-clock budget at most (whichever of the two ends first).
+        batch_size: samples per step.
+        lr: Adam learning rate.
+        heldout: episodes at the end of the store kept for evaluation.
+        eval_samples: held-out samples scored at each report (all at the end).
+        report_every: steps between progress reports.
+        seed: torch and sampling seed.
+    """
+
+    frames: int = 4
+    steps: int = 100_000
+    seconds: float = 300.0
+    batch_size: int = 128
+    lr: float = 3e-4
+    heldout: int = 3
+    eval_samples: int = 4000
+    report_every: int = 500
+    seed: int = 0
+
+
+@dataclass
+class ProbeReport:
+    """Held-out cross-entropy (nats) and accuracy of the probe and of the baseline."""
+
+    task: str
+    store: str
+    frames: int
+    train_samples: int
+    heldout_samples: int
+    action_counts: dict[int, int]
+    baseline_ce: float  # training-set action frequencies, scored on the held-out actions
+    majority_accuracy: float  # always the training set's most frequent action
+    probe_ce: float
+    probe_accuracy: float
+    steps: int
+    seconds: float
+    curve: list[dict] = field(default_factory=list)  # step, train_ce, heldout_ce, accuracy
+
+    @property
+    def gap_closed(self) -> float:
+        """Share of the baseline's cross-entropy the frames explain (0: none, 1: all)."""
+        return 1.0 - self.probe_ce / self.baseline_ce if self.baseline_ce > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "gap_closed": self.gap_closed}
+
+
+class FrameProbe(nn.Module):
+    """``(B, frames, H, W)`` floats in [-1, 1] -> ``(B, n_actions)`` logits."""
+
+    def __init__(self, frames: int, n_actions: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(frames, 32, 8, stride=4, padding=2),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(64, 64, 3, stride=1, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(6),  # (B, 64, 6, 6) for any frame size: keeps coarse position
+            nn.Flatten(),
+            nn.Linear(64 * 36, 256),
+            nn.ReLU(),
+            nn.Linear(256, n_actions),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def stack_indices(lengths: np.ndarray, frames: int) -> np.ndarray:
+    """Row indices of each step's frame stack into the concatenated frames of all episodes.
+
+    Args:
+        lengths: ``(E,)`` episode lengths.
+        frames: frames per stack.
+
+    Returns:
+        ``(sum(lengths), frames)`` int64; row ``t`` of episode ``e`` lists the frames
+        ``t - frames + 1 .. t`` of that episode, oldest first, with the episode's first
+        frame repeated where the episode has not gone back that far.
+    """
+    rows = []
+    start = 0
+    for n in lengths:
+        t = np.arange(n)[:, None] - np.arange(frames - 1, -1, -1)[None, :]  # (n, frames)
+        rows.append(start + np.maximum(t, 0))
+        start += int(n)
+    return np.concatenate(rows) if rows else np.zeros((0, frames), dtype=np.int64)
+
+
+def _image_key(store: EpisodeStore) -> str:
+    """The store's only image observation key; a clear error unless there is exactly one
+    and the actions are discrete."""
+    spec = store.manifest
+    images = [k for k, s in spec.observation.items() if len(s.shape) == 3]
+    if len(images) != 1:
+        raise ValueError(
+            f"{store.path}: the probe needs exactly one image observation, found {images or 'none'}"
+        )
+    if spec.action.shape != () or not np.issubdtype(np.dtype(spec.action.dtype), np.integer):
+        raise ValueError(f"{store.path}: the probe needs a discrete (integer) action space")
+    return images[0]
+
+
+def _load(store: EpisodeStore, key: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Each episode's grey frames ``(T, H, W)`` uint8 and actions ``(T,)``."""
+    frames, actions = [], []
+    for episode in store:
+        x = episode.observations[key]  # (T, H, W, C) uint8
+        frames.append(x.mean(axis=-1).astype(np.uint8) if x.shape[-1] > 1 else x[..., 0])
+        actions.append(episode.actions.astype(np.int64))
+    return frames, actions
+
+
+def probe_store(path: str | Path, cfg: ProbeConfig = ProbeConfig(), progress=None) -> ProbeReport:
+    """Train and score the probe on the episode store at ``path`` (see the module doc)."""
+    return train_probe(path, cfg, progress)[1]
+
+
+def train_probe(
+    path: str | Path, cfg: ProbeConfig = ProbeConfig(), progress=None
+) -> tuple[FrameProbe, ProbeReport]:
+    """Train the probe on the episode store at ``path``; the trained network and its report.
+
+    Args:
+        path: an episode store of an image task with discrete actions.
+        cfg: budget and shape.
+        progress: optional callable taking each curve point (a dict) as it is measured.
+    """
+    store = EpisodeStore(path)
+    key = _image_key(store)
+    if len(store) <= cfg.heldout:
+        raise ValueError(
+            f"{store.path}: {len(store)} episodes; the probe holds out {cfg.heldout} and "
+            "needs at least one more to train on"
+        )
+    if cfg.frames < 1:
+        raise ValueError(f"frames must be >= 1, got {cfg.frames}")
+    frames, actions = _load(store, key)
+    lengths = np.array([len(a) for a in actions])
+    all_frames = torch.from_numpy(np.concatenate(frames))  # (N, H, W) uint8, kept once
+    y = torch.from_numpy(np.concatenate(actions))  # (N,)
+    stacks = torch.from_numpy(stack_indices(lengths, cfg.frames))  # (N, frames)
+    n_train = int(lengths[: len(lengths) - cfg.heldout].sum())
+    n_actions = int(y.max()) + 1
+
+    counts = torch.bincount(y[:n_train], minlength=n_actions).double()
+    freq = counts / counts.sum()
+    y_test = y[n_train:]
+    baseline_ce = float(-(freq[y_test] + 1e-12).log().mean())
+    majority = float((y_test == int(freq.argmax())).double().mean())
+
+    def inputs(rows: torch.Tensor) -> torch.Tensor:
+        return all_frames[stacks[rows]].float() / 127.5 - 1.0  # (B, frames, H, W)
+
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    model = FrameProbe(cfg.frames, n_actions)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    test_rows = torch.arange(n_train, len(y))
+    quick = test_rows[torch.randperm(len(test_rows), generator=gen)[: cfg.eval_samples]]
+
+    @torch.no_grad()
+    def score(rows: torch.Tensor) -> tuple[float, float]:
+        model.eval()
+        loss, correct = 0.0, 0
+        for chunk in rows.split(1024):
+            logits = model(inputs(chunk))
+            loss += float(F.cross_entropy(logits, y[chunk], reduction="sum"))
+            correct += int((logits.argmax(1) == y[chunk]).sum())
+        model.train()
+        return loss / len(rows), correct / len(rows)
+
+    curve: list[dict] = []
+    start, step, train_loss = time.perf_counter(), 0, float("nan")
+    while step < cfg.steps and time.perf_counter() - start < cfg.seconds:
+        rows = torch.randint(n_train, (cfg.batch_size,), generator=gen)
+        loss = F.cross_entropy(model(inputs(rows)), y[rows])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        value = loss.item()
+        train_loss = 0.98 * train_loss + 0.02 * value if step > 1 else value  # smoothed
+        if step % cfg.report_every == 0:
+            ce, acc = score(quick)
+            point = {"step": step, "train_ce": train_loss, "heldout_ce": ce, "accuracy": acc}
+            curve.append(point)
+            if progress is not None:
+                progress(point)
+    seconds = time.perf_counter() - start
+    probe_ce, probe_acc = score(test_rows)
+    model.eval()
+    return model, ProbeReport(
+        task=store.task,
+        store=str(store.path),
+        frames=cfg.frames,
+        train_samples=n_train,
+        heldout_samples=len(test_rows),
+        action_counts={a: int(c) for a, c in enumerate(counts.long().tolist()) if c},
+        baseline_ce=baseline_ce,
+        majority_accuracy=majority,
+        probe_ce=probe_ce,
+        probe_accuracy=probe_acc,
+        steps=step,
+        seconds=seconds,
+        curve=curve,
+    )
+
+
+@torch.no_grad()
+def play_probe(model: FrameProbe, task: str, episodes: int, seed: int) -> list[float]:
+    """Returns of ``episodes`` greedy episodes of ``task`` (env seeds ``seed``, ``seed + 1``,
+    ...) played by the probe: the closed-loop test of what its held-out loss promises.
+
+    Frames are stacked exactly as in training (grey, oldest first, the first frame
+    repeated at the start of an episode).
+    """
+    from gato.envs import registry  # the env only when playing
+
+    spec = registry.spec(task)
+    keys = [k for k, f in spec.observation.items() if f.kind is ObsKind.IMAGE]
+    frames = model.net[0].in_channels
+    returns = []
+    env = registry.make(task)
+    for i in range(episodes):
+        obs, _ = env.reset(seed=seed + i)
+        stack: list[np.ndarray] = []
+        total, done = 0.0, False
+        while not done:
+            x = obs[keys[0]]  # (H, W, C) uint8
+            grey = x.mean(axis=-1).astype(np.uint8) if x.shape[-1] > 1 else x[..., 0]
+            stack = (stack or [grey] * frames)[1:] + [grey]  # (frames) oldest first
+            inp = torch.from_numpy(np.stack(stack)[None]).float() / 127.5 - 1.0
+            action = int(model(inp).argmax(1))
+            obs, reward, terminated, truncated, _ = env.step(action)
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    env.close()
+    return returns

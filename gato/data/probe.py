@@ -145,12 +145,21 @@ def _image_key(store: EpisodeStore) -> str:
     return images[0]
 
 
+def _grey(x: np.ndarray) -> np.ndarray:
+    """Frames ``(..., H, W, C)`` uint8 -> ``(..., H, W)`` uint8 (channel mean if C > 1)."""
+    return x.mean(axis=-1).astype(np.uint8) if x.shape[-1] > 1 else x[..., 0]
+
+
+def _as_input(stacks: torch.Tensor) -> torch.Tensor:
+    """uint8 frame stacks ``(B, frames, H, W)`` -> the probe's float input in [-1, 1]."""
+    return stacks.float() / 127.5 - 1.0
+
+
 def _load(store: EpisodeStore, key: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Each episode's grey frames ``(T, H, W)`` uint8 and actions ``(T,)``."""
     frames, actions = [], []
     for episode in store:
-        x = episode.observations[key]  # (T, H, W, C) uint8
-        frames.append(x.mean(axis=-1).astype(np.uint8) if x.shape[-1] > 1 else x[..., 0])
+        frames.append(_grey(episode.observations[key]))  # (T, H, W, C) -> (T, H, W)
         actions.append(episode.actions.astype(np.int64))
     return frames, actions
 
@@ -194,7 +203,7 @@ def train_probe(
     majority = float((y_test == int(freq.argmax())).double().mean())
 
     def inputs(rows: torch.Tensor) -> torch.Tensor:
-        return all_frames[stacks[rows]].float() / 127.5 - 1.0  # (B, frames, H, W)
+        return _as_input(all_frames[stacks[rows]])  # (B, frames, H, W)
 
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -260,25 +269,24 @@ def play_probe(model: FrameProbe, task: str, episodes: int, seed: int) -> list[f
     repeated at the start of an episode).
     """
     from gato.envs import registry  # the env only when playing
+    from gato.envs.rollout import rollout
 
     spec = registry.spec(task)
-    keys = [k for k, f in spec.observation.items() if f.kind is ObsKind.IMAGE]
+    key = next(k for k, f in spec.observation.items() if f.kind is ObsKind.IMAGE)
     frames = model.net[0].in_channels
-    returns = []
-    env = registry.make(task)
-    for i in range(episodes):
-        obs, _ = env.reset(seed=seed + i)
+
+    def player():  # one episode's ``obs -> action``: it keeps that episode's frame stack
         stack: list[np.ndarray] = []
-        total, done = 0.0, False
-        while not done:
-            x = obs[keys[0]]  # (H, W, C) uint8
-            grey = x.mean(axis=-1).astype(np.uint8) if x.shape[-1] > 1 else x[..., 0]
+
+        def act(obs: dict) -> int:
+            nonlocal stack
+            grey = _grey(obs[key])  # (H, W)
             stack = (stack or [grey] * frames)[1:] + [grey]  # (frames) oldest first
-            inp = torch.from_numpy(np.stack(stack)[None]).float() / 127.5 - 1.0
-            action = int(model(inp).argmax(1))
-            obs, reward, terminated, truncated, _ = env.step(action)
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
+            return int(model(_as_input(torch.from_numpy(np.stack(stack)[None]))).argmax(1))
+
+        return act
+
+    env = registry.make(task)
+    returns = [float(rollout(env, player(), seed + i, task).rewards.sum()) for i in range(episodes)]
     env.close()
     return returns

@@ -24,6 +24,7 @@ import harness
 import numpy as np
 import torch
 
+from gato import precision
 from gato.config import load_run_config
 from gato.data.mixture import Mixture, Split
 from gato.loss import sequence_loss
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> dict:
     repeats = 3 if args.quick else 10
     draws = 2 if args.quick else 4  # batches drawn per timed sampler repeat
     batch_size = 4 if args.quick else 8
-    bf16 = not args.quick
+    bf16 = not args.quick and precision.native_bf16(args.device)  # as dtype "auto" picks
     figures: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         items, episodes = (16, 4) if args.quick else (128, 16)

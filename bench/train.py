@@ -18,6 +18,9 @@ from pathlib import Path
 
 import harness
 
+from gato import precision
+from gato.config import Precision
+
 REPO = Path(__file__).resolve().parents[1]
 TEXT_SIZE = 768
 
@@ -84,7 +87,8 @@ def main(argv: list[str] | None = None) -> dict:
     presets = ["debug"] if args.quick else ["cpu-small", "cpu-base"]
     steps, skip = (4, 1) if args.quick else (12, 2)
     batch = 4 if args.quick else 8
-    dtype = "fp32" if args.quick else "bf16"
+    # the dtype a real run would pick here ("auto"): emulated bf16 would measure nothing useful
+    dtype = "fp32" if args.quick else precision.resolve(Precision.AUTO, args.device).value
     device = [] if args.device == "cpu" else [f"train.device={args.device}"]
     figures: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -276,6 +276,7 @@ class SourceKind(str, Enum):
 class Precision(str, Enum):
     FP32 = "fp32"
     BF16 = "bf16"  # autocast matmuls to bfloat16; parameters and optimiser stay fp32
+    AUTO = "auto"  # bf16 where the device computes it natively, else fp32 (gato.precision)
 
 
 @dataclass(frozen=True)
@@ -378,7 +379,9 @@ class TrainConfig:
         seed: everything random derives from it (init, batches, dropout).
         device: torch device; under torchrun CUDA ranks use ``cuda:LOCAL_RANK``.
         threads: ``torch.set_num_threads`` per process.
-        dtype: ``bf16`` autocast or plain ``fp32`` (needed for bit-exact resume).
+        dtype: ``bf16`` autocast, plain ``fp32`` (needed for bit-exact resume) or
+            ``auto``: bf16 where the device computes it natively, else fp32
+            (``gato.precision``; emulated bf16 is an order of magnitude slower).
         compile: ``torch.compile`` the model.
         steps: optimiser steps of the whole run (the cosine ends here).
         batch_size: rows per micro-batch per process. Global batch per optimiser step =

@@ -40,7 +40,7 @@ import torch
 import torch.nn as nn
 from torch.distributed.tensor import DTensor
 
-from gato import distributed, sharding
+from gato import distributed, precision, sharding
 from gato.action_dropout import drop_actions, legal_ranges
 from gato.checkpoint import Checkpoint, latest_checkpoint, load_checkpoint, save_checkpoint
 from gato.config import (
@@ -177,8 +177,17 @@ def train(
     existing = latest_checkpoint(out)
     if existing is not None and not resume:
         raise ValueError(f"{out} already holds checkpoints; pass --resume to continue it")
-    if cfg.train.dtype == Precision.BF16 and not _bf16_supported(tc.device):
+    dtype, native = precision.resolve(tc.dtype, tc.device), precision.native_bf16(tc.device)
+    if dtype == Precision.BF16 and not native and tc.device.startswith("cuda"):
         raise ValueError(f"train.dtype: bf16 autocast is not supported on {tc.device}")
+    if env.is_main and tc.dtype == Precision.AUTO:
+        print(f"gato train: dtype auto -> {dtype.value} on {tc.device}", file=sys.stderr)
+    elif env.is_main and dtype == Precision.BF16 and not native:
+        print(
+            "gato train: warning: bf16 on a CPU without native bf16 instructions is emulated "
+            'and far slower than fp32 (train.dtype = "auto" picks for you)',
+            file=sys.stderr,
+        )
 
     text = TextTokenizer.load(cfg.data.resolve(cfg.data.tokenizer)) if cfg.data.tokenizer else None
     if text is not None and text.vocab_size != cfg.model.text_size:
@@ -198,12 +207,14 @@ def train(
 
     device = distributed.setup(env, tc.device)
     try:
-        return _run(cfg, out, env, device, mixture, text, ckpt, stop_at, progress)
+        return _run(cfg, out, env, device, mixture, text, ckpt, stop_at, progress, dtype)
     finally:
         distributed.teardown(env)
 
 
-def _run(cfg, out, env, device, mixture, text, ckpt, stop_at, progress) -> TrainResult:
+def _run(
+    cfg, out, env, device, mixture, text, ckpt, stop_at, progress, dtype: Precision
+) -> TrainResult:
     tc, oc = cfg.train, cfg.optim
     torch.manual_seed(tc.seed)  # same initial weights on every rank
     raw = Gato(cfg.model).to(device)
@@ -224,7 +235,7 @@ def _run(cfg, out, env, device, mixture, text, ckpt, stop_at, progress) -> Train
     used = sharding.UsedModules(raw, device) if fsdp else None
     autocast = (
         torch.autocast(device.type, dtype=torch.bfloat16)
-        if tc.dtype == Precision.BF16
+        if dtype == Precision.BF16
         else nullcontext()
     )
     end = tc.steps if stop_at is None else min(tc.steps, stop_at)
@@ -441,12 +452,6 @@ class _NoSync(nn.Module):
 
     def no_sync(self):
         return nullcontext()
-
-
-def _bf16_supported(device: str) -> bool:
-    if device.startswith("cuda"):
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    return True  # CPU autocast supports bfloat16 in every torch this project installs
 
 
 def _clip(model: nn.Module, clip: float) -> float:

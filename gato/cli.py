@@ -187,7 +187,9 @@ def _add_data_collect(data_sub: argparse._SubParsersAction) -> None:
         "store the episodes losslessly in DIR. Re-running the same command resumes; "
         "--episodes is the total wanted. With --dagger CHECKPOINT the checkpoint plays "
         "instead and the expert's action in each state it visits is recorded (DAgger: "
-        "train on demonstrations + this store to recover from the learner's own mistakes).",
+        "train on demonstrations + this store to recover from the learner's own mistakes). "
+        "With --explore P the expert plays with random detours instead and is labelled the "
+        "same way, without a checkpoint.",
     )
     p.add_argument("--task", required=True, help="task name (see `gato tasks`)")
     p.add_argument("--episodes", type=int, required=True, help="episodes to keep in total")
@@ -205,6 +207,21 @@ def _add_data_collect(data_sub: argparse._SubParsersAction) -> None:
         metavar="CHECKPOINT",
         type=Path,
         help="checkpoint or run directory that plays (greedy) while the expert labels",
+    )
+    p.add_argument(
+        "--explore",
+        metavar="P",
+        type=float,
+        help="noise injection: the expert plays, but on each step with probability P a "
+        "random action is held for 1..--explore-hold steps, and the clean expert labels "
+        "every state (off-course states with the way back, no checkpoint needed; keeps all)",
+    )
+    p.add_argument(
+        "--explore-hold",
+        metavar="H",
+        type=int,
+        default=10,
+        help="longest hold of a random action with --explore (default 10 steps)",
     )
     p.set_defaults(func=_run_data_collect)
 
@@ -225,6 +242,7 @@ def _run_data_collect(args: argparse.Namespace) -> int:
         seed=args.seed,
         min_score_frac=args.min_score_frac,
         dagger=args.dagger,
+        explore=None if args.explore is None else (args.explore, args.explore_hold),
     )
     kept = (
         "none filtered" if s.min_return is None else f"{s.rejected} rejected below {s.min_return:g}"

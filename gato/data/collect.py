@@ -24,6 +24,12 @@ part of the manifest): the full algorithm trains on demonstrations + store 1, co
 store 2 with the new checkpoint, and so on. The recorded sequence is not a trajectory
 of its recorded actions (the env was stepped with the learner's); action dropout
 (``train.action_dropout``) keeps the model from leaning on those action tokens.
+
+Noise injection (DART, Laskey et al. 2017; ``explore=(p, hold)``) needs no checkpoint:
+the expert plays, but on each step with probability ``p`` a uniform random action is
+held for 1..``hold`` steps (:class:`gato.envs.perturb.Perturbed`), and a clean expert
+labels every state visited. The detours lead to states near those a cloned policy
+drifts into, and the labels show the way back. Every episode is kept, as with DAgger.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import gymnasium as gym
 from gato.data.store import ShardRecord, StoreWriter, shard_name, write_shard
 from gato.envs import expert, make, spec
 from gato.envs.experts.base import Expert
+from gato.envs.perturb import Perturbed
 from gato.envs.rollout import rollout
 from gato.envs.spec import Episode
 
@@ -84,8 +91,11 @@ def min_return_for(task: str, min_score_frac: float) -> float | None:
     return s.random_score + min_score_frac * (s.expert_score - s.random_score)
 
 
-# One env, expert (and DAgger learner) per worker process, reused across its episodes.
-_CACHE: dict[tuple[str, str | None], tuple[gym.Env, Expert, Expert | None]] = {}
+Explore = tuple[float, int]  # (probability a detour starts on a step, its longest hold)
+
+# One env, expert (and DAgger learner or perturbed expert) per worker process, reused
+# across its episodes.
+_CACHE: dict[tuple[str, str | None, Explore | None], tuple[gym.Env, Expert, Expert | None]] = {}
 
 
 def model_player(checkpoint: str | Path, task: str, threads: int | None = None) -> Expert:
@@ -101,16 +111,27 @@ def model_player(checkpoint: str | Path, task: str, threads: int | None = None) 
     return ModelPlayer(Policy(trained.model, trained.tokenizers, trained.task_spec(task)))
 
 
-def _attempt(args: tuple[str, str, int, int, float | None, int, str | None]) -> Attempt:
-    task, out, attempt, seed, min_return, chunk_steps, dagger = args
-    if (task, dagger) not in _CACHE:
-        learner = None if dagger is None else model_player(dagger, task, threads=1)
-        _CACHE[task, dagger] = (make(task), expert(task), learner)
-    env, policy, learner = _CACHE[task, dagger]
-    if learner is None:
+def _players(task: str, dagger: str | None, explore: Explore | None) -> Expert | None:
+    """Who plays instead of the expert: the DAgger learner, the perturbed expert or nobody."""
+    if dagger is not None:
+        return model_player(dagger, task, threads=1)
+    if explore is not None:
+        return Perturbed(expert(task), *explore)
+    return None
+
+
+def _attempt(
+    args: tuple[str, str, int, int, float | None, int, str | None, Explore | None],
+) -> Attempt:
+    task, out, attempt, seed, min_return, chunk_steps, dagger, explore = args
+    key = (task, dagger, explore)
+    if key not in _CACHE:
+        _CACHE[key] = (make(task), expert(task), _players(task, dagger, explore))
+    env, policy, player = _CACHE[key]
+    if player is None:
         episode = rollout(env, policy, seed, task)
-    else:  # the learner plays, the expert labels
-        episode = rollout(env, learner, seed, task, labeler=policy)
+    else:  # the learner (or the perturbed expert) plays, the expert labels
+        episode = rollout(env, player, seed, task, labeler=policy)
     record = None
     if min_return is None or episode.score >= min_return:
         record = write_shard(Path(out), shard_name(attempt), episode, chunk_steps)
@@ -135,6 +156,7 @@ def collect(
     progress: bool = True,
     max_attempts: int | None = None,
     dagger: str | Path | None = None,
+    explore: Explore | None = None,
 ) -> CollectSummary:
     """Collect until the store at ``out`` holds ``episodes`` kept expert episodes of ``task``.
 
@@ -143,13 +165,23 @@ def collect(
     expert that never passes the filter is an error, not an endless loop; default
     ``10 * episodes + 100``). ``dagger``: a checkpoint (or run directory) that plays
     while the expert labels (see the module docstring); every episode is kept.
+    ``explore``: ``(p, hold)``, the expert plays with random detours while a clean
+    expert labels (noise injection, see the module docstring); every episode is kept.
     """
     from tqdm import tqdm
 
     if episodes < 0 or workers < 1:
         raise ValueError("--episodes must be >= 0 and --workers >= 1")
     spec(task)  # unknown task -> ValueError
-    if dagger is not None:
+    if explore is not None:
+        if dagger is not None:
+            raise ValueError("--explore and --dagger are two ways to pick who plays: use one")
+        if (min_score_frac or 0) > 0 or min_return is not None:
+            raise ValueError("--explore keeps every episode (the returns include the detours): "
+                             "drop --min-score-frac")  # fmt: skip
+        explore = (float(explore[0]), int(explore[1]))
+        Perturbed(expert(task), *explore)  # bad p or hold -> ValueError, before any write
+    elif dagger is not None:
         if (min_score_frac or 0) > 0 or min_return is not None:
             raise ValueError("--dagger keeps every episode (the returns are the learner's): "
                              "drop --min-score-frac")  # fmt: skip
@@ -157,17 +189,23 @@ def collect(
 
         dagger = str(resolve_checkpoint(dagger))  # a run directory: its newest, recorded
         if workers == 1:  # load (and check) it here once; workers load their own
-            _CACHE[task, dagger] = (make(task), expert(task), model_player(dagger, task))
+            _CACHE[task, dagger, None] = (make(task), expert(task), model_player(dagger, task))
     elif min_return is None:
         min_return = min_return_for(task, 0.8 if min_score_frac is None else min_score_frac)
     writer = StoreWriter(out, task)
-    params = {"seed_base": seed, "min_return": min_return, "dagger": dagger}
+    params = {
+        "seed_base": seed,
+        "min_return": min_return,
+        "dagger": dagger,
+        "explore": None if explore is None else list(explore),
+    }
     if writer.manifest is not None:
         before = {k: writer.manifest.collection.get(k) for k in params}
         if before != params:
             raise ValueError(
                 f"{out} was collected with {before}, not {params}: "
-                "pass the same --seed/--min-score-frac/--dagger to continue, or use another --out"
+                "pass the same --seed/--min-score-frac/--dagger/--explore to continue, or use "
+                "another --out"
             )
         collection = writer.manifest.collection
     else:
@@ -182,7 +220,7 @@ def collect(
         total=episodes, initial=min(start_kept, episodes), desc=f"collect {task}",
         unit="ep", disable=not progress,
     )  # fmt: skip
-    results = _attempts(task, out, seed, next_attempt, min_return, writer, workers, dagger)
+    results = _attempts(task, out, seed, next_attempt, min_return, writer, workers, dagger, explore)
     try:
         while len(writer) < episodes:
             if next_attempt - first_attempt >= budget:
@@ -230,9 +268,11 @@ def _attempts(
     writer: StoreWriter,
     workers: int,
     dagger: str | None,
+    explore: Explore | None,
 ) -> Iterator[Attempt]:
     """Attempts ``first, first + 1, ...`` in order, played by ``workers`` processes."""
-    job = lambda a: (task, str(out), a, seed + a, min_return, writer.chunk_steps, dagger)  # noqa: E731
+    chunk = writer.chunk_steps
+    job = lambda a: (task, str(out), a, seed + a, min_return, chunk, dagger, explore)  # noqa: E731
     if workers == 1:
         a = first
         while True:

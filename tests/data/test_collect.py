@@ -1,4 +1,5 @@
-"""``gato data collect --dagger``: the checkpoint plays, the expert labels its states.
+"""``gato data collect --dagger``: the checkpoint plays, the expert labels its states;
+``--explore``: the expert plays with random detours, a clean expert labels.
 
 (Plain expert collection, filtering and resuming are tested with the store in
 ``test_store.py``.)
@@ -18,6 +19,7 @@ from gato.config import load_preset
 from gato.data.collect import collect, model_player
 from gato.data.store import EpisodeStore, read_manifest
 from gato.envs.fake import fake_target
+from gato.envs.perturb import Perturbed
 from gato.envs.rollout import rollout
 from gato.evaluate import evaluate_task
 from gato.loading import load_trained, save_trained
@@ -100,5 +102,68 @@ def test_dagger_stores_are_the_same_for_any_number_of_workers(checkpoint, tmp_pa
     assert one.episodes == two.episodes == 4
     for a, b in zip(EpisodeStore(tmp_path / "one"), EpisodeStore(tmp_path / "two"), strict=True):
         np.testing.assert_array_equal(a.observations["state"], b.observations["state"])
+        np.testing.assert_array_equal(a.actions, b.actions)
+        np.testing.assert_array_equal(a.rewards, b.rewards)
+
+
+def test_explore_records_clean_labels_on_the_detoured_episode(tmp_path):
+    summary = collect("fake", 6, tmp_path, seed=3, explore=(0.3, 5), progress=False)
+    assert summary.episodes == 6 and summary.min_return is None and summary.rejected == 0
+    store = EpisodeStore(tmp_path)
+    labels = steps = 0
+    for i, episode in enumerate(store):
+        # The store replays exactly: the perturbed expert played, a clean one labelled.
+        again = rollout(
+            envs.make("fake"),
+            Perturbed(envs.expert("fake"), 0.3, 5),
+            3 + i,
+            labeler=envs.expert("fake"),
+        )
+        np.testing.assert_array_equal(episode.observations["state"], again.observations["state"])
+        np.testing.assert_array_equal(episode.actions, again.actions)
+        np.testing.assert_array_equal(episode.rewards, again.rewards)
+        targets = np.array([fake_target(s) for s in episode.observations["state"]])
+        labels += int((episode.actions == targets).sum())
+        steps += len(episode)
+    assert labels >= 0.8 * steps  # the labels are the expert's (up to its epsilon 0.1)
+    # The returns are the detoured play's: below the expert's own on the same seeds.
+    plain = [rollout(envs.make("fake"), envs.expert("fake"), 3 + i).score for i in range(6)]
+    assert store.returns.mean() < np.mean(plain) - 1.0
+
+
+def test_explore_resume_needs_the_same_settings_and_refuses_dagger_and_filters(
+    checkpoint, tmp_path
+):
+    collect("fake", 2, tmp_path, explore=(0.2, 4), progress=False)
+    assert read_manifest(tmp_path).collection["explore"] == [0.2, 4]
+    with pytest.raises(ValueError, match="--explore to continue"):
+        collect("fake", 3, tmp_path, explore=(0.2, 5), progress=False)
+    with pytest.raises(ValueError, match="--explore to continue"):
+        collect("fake", 3, tmp_path, min_score_frac=0, progress=False)
+    assert collect("fake", 3, tmp_path, explore=(0.2, 4), progress=False).new_episodes == 1
+    with pytest.raises(ValueError, match="use one"):
+        collect("fake", 1, tmp_path / "x", explore=(0.2, 4), dagger=checkpoint, progress=False)
+    with pytest.raises(ValueError, match="keeps every episode"):
+        collect("fake", 1, tmp_path / "y", explore=(0.2, 4), min_score_frac=0.5, progress=False)
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_cli_explore_writes_a_store_and_bad_settings_exit_2(tmp_path, capsys):
+    out = tmp_path / "store"
+    argv = ["data", "collect", "--task", "fake", "--episodes", "2", "--out", str(out)]
+    assert main([*argv, "--explore", "0.5", "--explore-hold", "3"]) == 0
+    assert "2 episodes of fake (2 new, none filtered)" in capsys.readouterr().out
+    assert read_manifest(out).collection["explore"] == [0.5, 3]
+    for bad in (["--explore", "0"], ["--explore", "0.5", "--explore-hold", "0"]):
+        assert main([*argv[:-1], str(tmp_path / "bad"), *bad]) == 2
+        assert "--explore needs 0 < P <= 1" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+
+
+def test_explore_stores_are_the_same_for_any_number_of_workers(tmp_path):
+    one = collect("fake", 4, tmp_path / "one", seed=5, explore=(0.3, 3), progress=False)
+    two = collect("fake", 4, tmp_path / "two", seed=5, explore=(0.3, 3), workers=2, progress=False)
+    assert one.episodes == two.episodes == 4
+    for a, b in zip(EpisodeStore(tmp_path / "one"), EpisodeStore(tmp_path / "two"), strict=True):
         np.testing.assert_array_equal(a.actions, b.actions)
         np.testing.assert_array_equal(a.rewards, b.rewards)

@@ -125,6 +125,19 @@ if [[ $ABLATIONS == 1 ]]; then
         evaluate "$out/eval-median.json" --checkpoint "$out" --task pendulum \
             --action-decoding median
     done
+    echo "== ablation: noise injection instead of DAgger (Pendulum alone, 1,263 steps)"
+    "$GATO" data collect --task pendulum --episodes "$CONTROL_EPISODES" --seed 500000 \
+        --explore 0.1 --explore-hold 10 --out "$DATA/episodes/pendulum-explore1"
+    "$GATO" data collect --task pendulum --episodes "$CONTROL_EPISODES" --seed 600000 \
+        --explore 0.3 --explore-hold 20 --out "$DATA/episodes/pendulum-explore2"
+    explore="{kind=\"episodes\", path=\"episodes/pendulum\", weight=1.0}"
+    for k in 1 2; do
+        explore+=", {kind=\"episodes\", path=\"episodes/pendulum-explore$k\", weight=1.0}"
+    done
+    out=$ABLATION_DIR/pendulum-only-explore-1263-steps
+    train configs/ablations/pendulum-only.toml "$out" "${long[@]}" --set "data.mixture=[$explore]"
+    evaluate "$out/eval.json" --checkpoint "$out" --task pendulum
+    evaluate "$out/eval-median.json" --checkpoint "$out" --task pendulum --action-decoding median
     # Breakout: 300 of the learner's short episodes (120-250 steps); Pong: 60 episodes
     # (~760 steps each) of the generalist itself
     dagger breakout 2 300 "$ABLATION_DIR/breakout-only-action-dropout"

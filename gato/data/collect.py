@@ -173,18 +173,16 @@ def collect(
     if episodes < 0 or workers < 1:
         raise ValueError("--episodes must be >= 0 and --workers >= 1")
     spec(task)  # unknown task -> ValueError
+    if explore is not None and dagger is not None:
+        raise ValueError("--explore and --dagger are two ways to pick who plays: use one")
+    labelled = "--explore" if explore is not None else "--dagger" if dagger is not None else None
+    if labelled and ((min_score_frac or 0) > 0 or min_return is not None):
+        raise ValueError(f"{labelled} keeps every episode (the returns are not the expert's): "
+                         "drop --min-score-frac")  # fmt: skip
     if explore is not None:
-        if dagger is not None:
-            raise ValueError("--explore and --dagger are two ways to pick who plays: use one")
-        if (min_score_frac or 0) > 0 or min_return is not None:
-            raise ValueError("--explore keeps every episode (the returns include the detours): "
-                             "drop --min-score-frac")  # fmt: skip
         explore = (float(explore[0]), int(explore[1]))
         Perturbed(expert(task), *explore)  # bad p or hold -> ValueError, before any write
     elif dagger is not None:
-        if (min_score_frac or 0) > 0 or min_return is not None:
-            raise ValueError("--dagger keeps every episode (the returns are the learner's): "
-                             "drop --min-score-frac")  # fmt: skip
         from gato.checkpoint import resolve_checkpoint
 
         dagger = str(resolve_checkpoint(dagger))  # a run directory: its newest, recorded

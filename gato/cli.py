@@ -265,6 +265,15 @@ def _add_data_probe(data_sub: argparse._SubParsersAction) -> None:
         "at this budget. Image tasks with discrete actions only.",
     )
     p.add_argument("store", type=Path, help="episode store directory (from `gato data collect`)")
+    p.add_argument(
+        "--extra",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="STORE",
+        help="another store of the same task (e.g. --dagger or --explore) whose episodes are "
+        "all added to training; held out are still STORE's last episodes (repeatable)",
+    )
     p.add_argument("--frames", type=int, default=4, help="stacked frames (default 4)")
     p.add_argument("--seconds", type=float, default=300.0, help="time budget (default 300)")
     p.add_argument("--steps", type=int, default=100_000, help="step budget (default 100000)")
@@ -318,9 +327,11 @@ def _run_data_probe(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    model, r = train_probe(args.store, cfg, progress=show)
+    model, r = train_probe(args.store, cfg, progress=show, extra=args.extra)
     print(
-        f"{r.task}: {r.frames} frames, {r.steps} steps in {r.seconds:.0f} s; held-out "
+        f"{r.task}: {r.frames} frames, {r.train_samples} training steps"
+        f"{f' ({len(r.extra)} extra stores)' if r.extra else ''}, {r.steps} probe steps in "
+        f"{r.seconds:.0f} s; held-out "
         f"({r.heldout_samples} steps): probe CE {r.probe_ce:.3f} nats, accuracy "
         f"{r.probe_accuracy:.1%}; frequencies {r.baseline_ce:.3f} nats, majority "
         f"{r.majority_accuracy:.1%}; gap closed {r.gap_closed:.0%}"

@@ -14,13 +14,16 @@ is set against the best frame-blind guess, the training set's action frequencies
   recent frames, and cloning them yields the majority action.
 
 Held-out data are the last ``heldout`` episodes of the store (whole episodes, so
-neighbouring frames never straddle the split). Frames are kept once in memory
-(uint8) and stacked by index per batch.
+neighbouring frames never straddle the split). Extra stores of the same task (DAgger
+or ``--explore`` stores: the expert's labels in states off its own course) only add
+training episodes, so a probe with and without them is scored on the same held-out
+demonstrations. Frames are kept once in memory (uint8) and stacked by index per batch.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -77,6 +80,7 @@ class ProbeReport:
     steps: int
     seconds: float
     curve: list[dict] = field(default_factory=list)  # step, train_ce, heldout_ce, accuracy
+    extra: list[str] = field(default_factory=list)  # stores that only added training episodes
 
     @property
     def gap_closed(self) -> float:
@@ -164,13 +168,21 @@ def _load(store: EpisodeStore, key: str) -> tuple[list[np.ndarray], list[np.ndar
     return frames, actions
 
 
-def probe_store(path: str | Path, cfg: ProbeConfig = ProbeConfig(), progress=None) -> ProbeReport:
+def probe_store(
+    path: str | Path,
+    cfg: ProbeConfig = ProbeConfig(),
+    progress=None,
+    extra: Sequence[str | Path] = (),
+) -> ProbeReport:
     """Train and score the probe on the episode store at ``path`` (see the module doc)."""
-    return train_probe(path, cfg, progress)[1]
+    return train_probe(path, cfg, progress, extra)[1]
 
 
 def train_probe(
-    path: str | Path, cfg: ProbeConfig = ProbeConfig(), progress=None
+    path: str | Path,
+    cfg: ProbeConfig = ProbeConfig(),
+    progress=None,
+    extra: Sequence[str | Path] = (),
 ) -> tuple[FrameProbe, ProbeReport]:
     """Train the probe on the episode store at ``path``; the trained network and its report.
 
@@ -178,6 +190,8 @@ def train_probe(
         path: an episode store of an image task with discrete actions.
         cfg: budget and shape.
         progress: optional callable taking each curve point (a dict) as it is measured.
+        extra: more stores of the same task whose episodes are all training data (the
+            held-out episodes still come from ``path`` alone).
     """
     store = EpisodeStore(path)
     key = _image_key(store)
@@ -189,6 +203,18 @@ def train_probe(
     if cfg.frames < 1:
         raise ValueError(f"frames must be >= 1, got {cfg.frames}")
     frames, actions = _load(store, key)
+    cut = len(frames) - cfg.heldout  # episodes before ``cut`` train, the rest are held out
+    for extra_path in extra:
+        other = EpisodeStore(extra_path)
+        if other.task != store.task or _image_key(other) != key:
+            raise ValueError(
+                f"{other.path}: task {other.task!r} cannot extend a probe of {store.task!r} "
+                f"({store.path})"
+            )
+        more_frames, more_actions = _load(other, key)
+        frames[cut:cut] = more_frames  # before the held-out episodes
+        actions[cut:cut] = more_actions
+        cut += len(more_frames)
     lengths = np.array([len(a) for a in actions])
     all_frames = torch.from_numpy(np.concatenate(frames))  # (N, H, W) uint8, kept once
     y = torch.from_numpy(np.concatenate(actions))  # (N,)
@@ -257,6 +283,7 @@ def train_probe(
         steps=step,
         seconds=seconds,
         curve=curve,
+        extra=[str(EpisodeStore(e).path) for e in extra],
     )
 
 

@@ -140,3 +140,43 @@ def test_untrained_probe_plays_near_random(tmp_path):
     model, _ = train_probe(tmp_path / "store", ProbeConfig(**{**FAST.__dict__, "steps": 1}))
     returns = play_probe(model, "fake-image", 3, seed=2_000_000)
     assert registry.spec("fake-image").normalised(float(np.mean(returns))) < 0.6
+
+
+def test_extra_stores_add_training_episodes_and_keep_the_held_out_ones(tmp_path):
+    rng = np.random.default_rng(5)
+    # The main store alone barely teaches the task: one 4-step training episode.
+    xs = rng.integers(0, SIZE - 1, 4)
+    held = rng.integers(0, SIZE - 1, 200)
+    main_store = _store(
+        tmp_path / "main",
+        [
+            (_frames(xs), (xs >= SIZE // 2).astype(np.int64)),
+            (_frames(held), (held >= SIZE // 2).astype(np.int64)),
+        ],
+    )
+    extra = _side_store(tmp_path / "extra", rng, episodes=6, steps=100)
+    cfg = ProbeConfig(**{**FAST.__dict__, "heldout": 1})
+    alone = probe_store(main_store, cfg)
+    both = probe_store(main_store, cfg, extra=[extra])
+    assert alone.heldout_samples == both.heldout_samples == 200
+    assert (alone.train_samples, both.train_samples) == (4, 4 + 600)
+    assert both.extra == [str(extra)]
+    assert both.probe_accuracy > 0.9
+    assert both.probe_ce < alone.probe_ce
+
+
+def test_extra_store_of_another_task_is_refused(tmp_path, capsys):
+    rng = np.random.default_rng(6)
+    path = _side_store(tmp_path / "side", rng, episodes=3, steps=20)
+    other = _side_store(tmp_path / "other", rng, episodes=3, steps=20)
+    other_task = _store(
+        tmp_path / "pong-like",
+        [(_frames(np.zeros(5, np.int64)), np.zeros(5, np.int64))],
+        task="fake-image-other",
+    )
+    argv = ["data", "probe", str(path), "--steps", "5", "--heldout", "1"]
+    assert main([*argv, "--extra", str(other), "--extra", str(other)]) == 0
+    assert "2 extra stores" in capsys.readouterr().out
+    assert main([*argv, "--extra", str(other_task)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot extend a probe of 'fake-image'" in err[0]

@@ -290,6 +290,14 @@ def _add_data_probe(data_sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--play-seed", type=int, default=2_000_000, help="first env seed to play (default 2000000)"
     )
+    p.add_argument(
+        "--play-temperature",
+        type=float,
+        default=0.0,
+        metavar="T",
+        help="0 plays the most likely action (default); T > 0 samples softmax(logits / T), "
+        "1 the learned policy itself",
+    )
     p.add_argument("--json", type=Path, help="write the report here as JSON")
     p.set_defaults(func=_run_data_probe)
 
@@ -311,6 +319,8 @@ def _run_data_probe(args: argparse.Namespace) -> int:
         raise ValueError(f"--play must be >= 0, got {args.play}")
     if args.seconds <= 0:
         raise ValueError(f"--seconds must be > 0, got {args.seconds}")
+    if args.play_temperature < 0:
+        raise ValueError(f"--play-temperature must be >= 0, got {args.play_temperature}")
     torch.set_num_threads(args.threads)
     cfg = ProbeConfig(
         frames=args.frames,
@@ -338,16 +348,21 @@ def _run_data_probe(args: argparse.Namespace) -> int:
     )
     report = r.to_dict()
     if args.play:
-        returns = play_probe(model, r.task, args.play, args.play_seed)
+        returns = play_probe(model, r.task, args.play, args.play_seed, args.play_temperature)
         spec = registry.spec(r.task)
         mean = float(np.mean(returns))
         norm = spec.normalised(mean) if spec.expert_score is not None else None
-        report["play"] = {"seed": args.play_seed, "returns": returns, "mean": mean}
+        report["play"] = {
+            "seed": args.play_seed,
+            "temperature": args.play_temperature,
+            "returns": returns,
+            "mean": mean,
+        }
         report["play"]["normalised"] = norm
         shown = "" if norm is None else f", {norm:.1%} of expert"
         print(
             f"probe playing {r.task}: {mean:.2f} +- {np.std(returns):.2f} over {args.play} "
-            f"episodes{shown}"
+            f"episodes{shown} (temperature {args.play_temperature:g})"
         )
     if args.json is not None:
         write_atomic(args.json, (json.dumps(report, indent=1) + "\n").encode())

@@ -288,32 +288,45 @@ def train_probe(
 
 
 @torch.no_grad()
-def play_probe(model: FrameProbe, task: str, episodes: int, seed: int) -> list[float]:
-    """Returns of ``episodes`` greedy episodes of ``task`` (env seeds ``seed``, ``seed + 1``,
-    ...) played by the probe: the closed-loop test of what its held-out loss promises.
+def play_probe(
+    model: FrameProbe, task: str, episodes: int, seed: int, temperature: float = 0.0
+) -> list[float]:
+    """Returns of ``episodes`` episodes of ``task`` (env seeds ``seed``, ``seed + 1``, ...)
+    played by the probe: the closed-loop test of what its held-out loss promises.
 
     Frames are stacked exactly as in training (grey, oldest first, the first frame
-    repeated at the start of an episode).
+    repeated at the start of an episode). ``temperature`` 0 plays the most likely action
+    (greedy); above 0 actions are sampled from ``softmax(logits / temperature)``, with
+    episode ``i``'s generator seeded by ``seed + i`` (1 samples the learned policy itself).
     """
     from gato.envs import registry  # the env only when playing
     from gato.envs.rollout import rollout
 
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
     spec = registry.spec(task)
     key = next(k for k, f in spec.observation.items() if f.kind is ObsKind.IMAGE)
     frames = model.net[0].in_channels
 
-    def player():  # one episode's ``obs -> action``: it keeps that episode's frame stack
+    def player(episode_seed: int):  # one episode's ``obs -> action``, with its frame stack
         stack: list[np.ndarray] = []
+        gen = torch.Generator().manual_seed(episode_seed)
 
         def act(obs: dict) -> int:
             nonlocal stack
             grey = _grey(obs[key])  # (H, W)
             stack = (stack or [grey] * frames)[1:] + [grey]  # (frames) oldest first
-            return int(model(_as_input(torch.from_numpy(np.stack(stack)[None]))).argmax(1))
+            logits = model(_as_input(torch.from_numpy(np.stack(stack)[None])))[0]  # (A,)
+            if temperature == 0:
+                return int(logits.argmax())
+            probs = torch.softmax(logits / temperature, dim=0)
+            return int(torch.multinomial(probs, 1, generator=gen))
 
         return act
 
     env = registry.make(task)
-    returns = [float(rollout(env, player(), seed + i, task).rewards.sum()) for i in range(episodes)]
+    returns = [
+        float(rollout(env, player(seed + i), seed + i, task).rewards.sum()) for i in range(episodes)
+    ]
     env.close()
     return returns

@@ -100,6 +100,7 @@ def test_cli_writes_the_report_and_refuses_stores_without_frames(tmp_path, capsy
     assert main([*argv, "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     assert len(report["play"]["returns"]) == 2 and report["play"]["seed"] == 2_000_000
+    assert report["play"]["temperature"] == 0.0
     assert report["play"]["normalised"] is not None
     assert report["steps"] == 20 and report["heldout_samples"] == 40
     assert 0 <= report["probe_accuracy"] <= 1 and "gap_closed" in report
@@ -123,6 +124,8 @@ def test_cli_writes_the_report_and_refuses_stores_without_frames(tmp_path, capsy
     assert main(["data", "probe", str(tmp_path / "missing")]) == 2
     assert main(["data", "probe", str(path), "--play", "-1"]) == 2
     assert "--play must be >= 0" in capsys.readouterr().err
+    assert main(["data", "probe", str(path), "--play", "1", "--play-temperature", "-1"]) == 2
+    assert "--play-temperature must be >= 0" in capsys.readouterr().err
 
 
 def test_probe_plays_what_it_learned_in_closed_loop(tmp_path):
@@ -180,3 +183,16 @@ def test_extra_store_of_another_task_is_refused(tmp_path, capsys):
     assert main([*argv, "--extra", str(other_task)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cannot extend a probe of 'fake-image'" in err[0]
+
+
+def test_sampled_play_is_seeded_and_differs_from_greedy(tmp_path):
+    collect("fake-image", 12, tmp_path / "store", seed=0)
+    # An untrained probe: its softmax is near uniform, so sampling plays other actions.
+    model, _ = train_probe(tmp_path / "store", ProbeConfig(**{**FAST.__dict__, "steps": 1}))
+    greedy = play_probe(model, "fake-image", 4, seed=2_000_000)
+    assert play_probe(model, "fake-image", 4, seed=2_000_000, temperature=0.0) == greedy
+    sampled = play_probe(model, "fake-image", 4, seed=2_000_000, temperature=1.0)
+    assert play_probe(model, "fake-image", 4, seed=2_000_000, temperature=1.0) == sampled
+    assert sampled != greedy
+    with pytest.raises(ValueError, match="temperature must be >= 0"):
+        play_probe(model, "fake-image", 1, seed=0, temperature=-1.0)

@@ -11,7 +11,8 @@ run; nothing here runs a model. Inputs (all written by ``gato eval`` / ``gato ev
   from ``eval.json``'s ``metrics``, which ``gato eval --task all`` adds);
 - ``ABLATIONS/<task>-only/eval.json``: one-task models on their share of the tokens;
 - ``ABLATIONS/<task>-only-<change>/eval.json``: the same trained with a change (e.g.
-  ``pendulum-only-action-dropout``); ``eval-median.json`` beside either: median decoding;
+  ``pendulum-only-action-dropout``); ``eval-median.json`` beside either: median decoding,
+  ``eval-sampled.json``: actions sampled at temperature 1;
 - ``ABLATIONS/text-only/eval-vl.json``: the text-only model's chat perplexity;
 - ``RUN/metrics.jsonl``: the training log (held-out loss per task).
 
@@ -159,21 +160,28 @@ def decoding_table(main: Mapping[str, ControlRow], median: Mapping[str, ControlR
     return "\n".join(lines)
 
 
+# How a one-task model's actions were decoded, and the evaluation file that holds it.
+DECODINGS = (
+    ("argmax", "eval.json"),  # greedy: the most likely action (bin)
+    ("median", "eval-median.json"),  # continuous actions: the median bin
+    ("sampled", "eval-sampled.json"),  # temperature 1: the learned policy itself
+)
+
+
 def variant_table(
-    alone: Mapping[str, ControlRow],
-    variants: Mapping[tuple[str, str], ControlRow],
-    alone_median: Mapping[str, ControlRow],
-    variants_median: Mapping[tuple[str, str], ControlRow],
+    by_decoding: Sequence[
+        tuple[str, Mapping[str, ControlRow], Mapping[tuple[str, str], ControlRow]]
+    ],
 ) -> str:
-    """Markdown: one-task models trained with a change (``<task>-only-<variant>``) vs without."""
+    """Markdown: one-task models trained with a change (``<task>-only-<variant>``) vs without.
+
+    ``by_decoding``: ``(decoding, plain rows by task, changed rows by (task, variant))``.
+    """
     lines = [
         "| task | trained with | decoding | alone | alone, with the change | change |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for decoding, plain, changed in (
-        ("argmax", alone, variants),
-        ("median", alone_median, variants_median),
-    ):
+    for decoding, plain, changed in by_decoding:
         for (task, variant), v in changed.items():
             a = plain.get(task)
             lines.append(
@@ -217,24 +225,21 @@ def results_markdown(run: Path, ablations: Path | None = None) -> str:
     median: dict[str, ControlRow] = {}
     for path in sorted(run.glob("eval-median*.json")):
         median |= control_rows(read_json(path))
-    alone: dict[str, ControlRow] = {}
-    alone_median: dict[str, ControlRow] = {}
-    variants: dict[tuple[str, str], ControlRow] = {}
-    variants_median: dict[tuple[str, str], ControlRow] = {}
+    alone: dict[str, dict[str, ControlRow]] = {d: {} for d, _ in DECODINGS}
+    variants: dict[str, dict[tuple[str, str], ControlRow]] = {d: {} for d, _ in DECODINGS}
     text_only: dict[tuple[str, str], float] = {}
     if ablations is not None:
         for d in sorted(ablations.glob("*-only")):
             if d.name == "text-only":
                 text_only = vl_values(read_json(d / "eval-vl.json"))
-            else:
-                alone |= control_rows(read_json(d / "eval.json"))
-                alone_median |= control_rows(read_json(d / "eval-median.json"))
+                continue
+            for decoding, name in DECODINGS:
+                alone[decoding] |= control_rows(read_json(d / name))
         for d in sorted(ablations.glob("*-only-*")):
             variant = d.name.split("-only-", 1)[1]
-            for r in control_rows(read_json(d / "eval.json")).values():
-                variants[(r.task, variant)] = r
-            for r in control_rows(read_json(d / "eval-median.json")).values():
-                variants_median[(r.task, variant)] = r
+            for decoding, name in DECODINGS:
+                for r in control_rows(read_json(d / name)).values():
+                    variants[decoding][(r.task, variant)] = r
     parts = [headline(main, "without prompts" if prompted else "")]
     if prompted:
         # DESIGN.md's protocol: evaluation is prompted with a demonstration, as in training
@@ -243,12 +248,13 @@ def results_markdown(run: Path, ablations: Path | None = None) -> str:
     gen_vl = vl_values(read_json(run / "eval-vl.json") or (report or {}).get("metrics"))
     if gen_vl:
         parts += ["", vl_table(gen_vl, text_only)]
-    if alone:
-        parts += ["", transfer_table(main, alone)]
+    if alone["argmax"]:
+        parts += ["", transfer_table(main, alone["argmax"])]
     if median:
         parts += ["", decoding_table(main, median)]
-    if variants:
-        parts += ["", variant_table(alone, variants, alone_median, variants_median)]
+    if any(variants.values()):
+        rows = [(d, alone[d], variants[d]) for d, _ in DECODINGS if variants[d]]
+        parts += ["", variant_table(rows)]
     return "\n".join(parts) + "\n"
 
 

@@ -73,3 +73,17 @@ def test_results_markdown_compares_a_changed_one_task_model_with_the_plain_one(t
     assert "| pendulum | action dropout | argmax | -30.0% | -10.0% | +20.0 points |" in md
     assert "| pendulum | action dropout | median | -20.0% | 5.0% | +25.0 points |" in md
     assert "| pendulum | -30.0% | -30.0% | +0.0 points |" in md  # the plain one-task row
+    assert "sampled" not in md  # no eval-sampled.json: no rows for it
+
+
+def test_sampled_evaluations_get_their_own_rows_beside_the_greedy_ones(tmp_path):
+    run, abl = tmp_path / "run", tmp_path / "abl"
+    _write(run / "eval.json", {"tasks": [_task("breakout", 0.0, -0.003)]})
+    _write(abl / "breakout-only" / "eval.json", {"tasks": [_task("breakout", 0.0, -0.003)]})
+    variant = abl / "breakout-only-explore"
+    _write(variant / "eval.json", {"tasks": [_task("breakout", 1.0, 0.0)]})
+    _write(variant / "eval-sampled.json", {"tasks": [_task("breakout", 9.0, 0.02)]})
+    md = results_markdown(run, abl)
+    assert "| breakout | explore | argmax | -0.3% | 0.0% | +0.3 points |" in md
+    # no sampled evaluation of the plain model: the change column cannot be filled
+    assert "| breakout | explore | sampled | - | 2.0% |" in md

@@ -138,6 +138,21 @@ if [[ $ABLATIONS == 1 ]]; then
     train configs/ablations/pendulum-only.toml "$out" "${long[@]}" --set "data.mixture=[$explore]"
     evaluate "$out/eval.json" --checkpoint "$out" --task pendulum
     evaluate "$out/eval-median.json" --checkpoint "$out" --task pendulum --action-decoding median
+    echo "== ablation: noise injection for Breakout (alone, its 1,263 steps, action dropout)"
+    "$GATO" data collect --task breakout --episodes 40 --seed 500000 --workers "$WORKERS" \
+        --explore 0.03 --explore-hold 4 --out "$DATA/episodes/breakout-explore1"
+    "$GATO" data collect --task breakout --episodes 40 --seed 600000 --workers "$WORKERS" \
+        --explore 0.1 --explore-hold 8 --out "$DATA/episodes/breakout-explore2"
+    explore="{kind=\"episodes\", path=\"episodes/breakout\", weight=1.0}"
+    for k in 1 2; do
+        explore+=", {kind=\"episodes\", path=\"episodes/breakout-explore$k\", weight=1.0}"
+    done
+    out=$ABLATION_DIR/breakout-only-explore
+    train configs/ablations/breakout-only.toml "$out" --set train.action_dropout=0.5 \
+        --set "data.mixture=[$explore]"
+    evaluate "$out/eval.json" --checkpoint "$out" --task breakout
+    # the paper samples its actions; greedy decoding holds the likeliest one (FIRE, 82%)
+    evaluate "$out/eval-sampled.json" --checkpoint "$out" --task breakout --temperature 1
     # Breakout: 300 of the learner's short episodes (120-250 steps); Pong: 60 episodes
     # (~760 steps each) of the generalist itself
     dagger breakout 2 300 "$ABLATION_DIR/breakout-only-action-dropout"

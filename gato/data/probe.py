@@ -204,8 +204,10 @@ def train_probe(
         raise ValueError(f"frames must be >= 1, got {cfg.frames}")
     frames, actions = _load(store, key)
     cut = len(frames) - cfg.heldout  # episodes before ``cut`` train, the rest are held out
+    extra_paths = []
     for extra_path in extra:
         other = EpisodeStore(extra_path)
+        extra_paths.append(str(other.path))
         if other.task != store.task or _image_key(other) != key:
             raise ValueError(
                 f"{other.path}: task {other.task!r} cannot extend a probe of {store.task!r} "
@@ -283,7 +285,7 @@ def train_probe(
         steps=step,
         seconds=seconds,
         curve=curve,
-        extra=[str(EpisodeStore(e).path) for e in extra],
+        extra=extra_paths,
     )
 
 

@@ -65,6 +65,22 @@ dagger() {
     done
 }
 
+# explore_stores TASK EPISODES "P HOLD" "P HOLD": two noise-injection stores of TASK (`gato data
+# collect --explore P --explore-hold HOLD`, seeds 500000.. and 600000..). Leaves TASK's
+# demonstrations + both stores, weight 1 each, in $explore.
+explore_stores() {
+    local task=$1 episodes=$2 k=0 setting p hold
+    explore="{kind=\"episodes\", path=\"episodes/$task\", weight=1.0}"
+    for setting in "$3" "$4"; do
+        k=$((k + 1))
+        read -r p hold <<<"$setting"
+        "$GATO" data collect --task "$task" --episodes "$episodes" --seed "$((k + 4))00000" \
+            --explore "$p" --explore-hold "$hold" --out "$DATA/episodes/$task-explore$k" \
+            --workers "$WORKERS"
+        explore+=", {kind=\"episodes\", path=\"episodes/$task-explore$k\", weight=1.0}"
+    done
+}
+
 echo "== train"
 train "$CONFIG" "$RUN"
 
@@ -126,32 +142,18 @@ if [[ $ABLATIONS == 1 ]]; then
             --action-decoding median
     done
     echo "== ablation: noise injection instead of DAgger (Pendulum alone, 1,263 steps)"
-    "$GATO" data collect --task pendulum --episodes "$CONTROL_EPISODES" --seed 500000 \
-        --explore 0.1 --explore-hold 10 --out "$DATA/episodes/pendulum-explore1"
-    "$GATO" data collect --task pendulum --episodes "$CONTROL_EPISODES" --seed 600000 \
-        --explore 0.3 --explore-hold 20 --out "$DATA/episodes/pendulum-explore2"
-    explore="{kind=\"episodes\", path=\"episodes/pendulum\", weight=1.0}"
-    for k in 1 2; do
-        explore+=", {kind=\"episodes\", path=\"episodes/pendulum-explore$k\", weight=1.0}"
-    done
+    explore_stores pendulum "$CONTROL_EPISODES" "0.1 10" "0.3 20"
     out=$ABLATION_DIR/pendulum-only-explore-1263-steps
     train configs/ablations/pendulum-only.toml "$out" "${long[@]}" --set "data.mixture=[$explore]"
     evaluate "$out/eval.json" --checkpoint "$out" --task pendulum
     evaluate "$out/eval-median.json" --checkpoint "$out" --task pendulum --action-decoding median
     echo "== ablation: noise injection for Breakout (alone, its 1,263 steps, action dropout)"
-    "$GATO" data collect --task breakout --episodes 40 --seed 500000 --workers "$WORKERS" \
-        --explore 0.03 --explore-hold 4 --out "$DATA/episodes/breakout-explore1"
-    "$GATO" data collect --task breakout --episodes 40 --seed 600000 --workers "$WORKERS" \
-        --explore 0.1 --explore-hold 8 --out "$DATA/episodes/breakout-explore2"
-    explore="{kind=\"episodes\", path=\"episodes/breakout\", weight=1.0}"
-    for k in 1 2; do
-        explore+=", {kind=\"episodes\", path=\"episodes/breakout-explore$k\", weight=1.0}"
-    done
+    explore_stores breakout 40 "0.03 4" "0.1 8"
     out=$ABLATION_DIR/breakout-only-explore
     train configs/ablations/breakout-only.toml "$out" --set train.action_dropout=0.5 \
         --set "data.mixture=[$explore]"
     evaluate "$out/eval.json" --checkpoint "$out" --task breakout
-    # the paper samples its actions; greedy decoding holds the likeliest one (FIRE, 82%)
+    # the paper samples its actions; greedy decoding plays the likeliest one
     evaluate "$out/eval-sampled.json" --checkpoint "$out" --task breakout --temperature 1
     # Breakout: 300 of the learner's short episodes (120-250 steps); Pong: 60 episodes
     # (~760 steps each) of the generalist itself

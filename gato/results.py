@@ -216,7 +216,8 @@ def read_metrics(path: Path) -> list[dict]:
 
 
 def results_markdown(run: Path, ablations: Path | None = None) -> str:
-    """The Markdown of the README Results tables for ``run`` (and its ablation runs)."""
+    """The Markdown of the README Results tables for ``run`` (and its ablation runs); the
+    one-task variants' table, last, goes to ``docs/results/findings.md``."""
     report = read_json(run / "eval.json")
     main = control_rows(report)
     prompted: dict[str, ControlRow] = {}

@@ -1,4 +1,5 @@
-"""Print the README "Results" tables of a generalist run and draw its plots.
+"""Print the README "Results" tables of a generalist run and draw its plots (the last,
+one-task models trained with a change, is the table of ``docs/results/findings.md``).
 
     python scripts/results.py --run runs/cpu-generalist \
         --ablations runs/cpu-generalist-ablations --plots docs/results --prefix generalist

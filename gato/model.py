@@ -279,18 +279,21 @@ class Gato(nn.Module):
         """Input vectors ``(B, T, d)``: each modality embedded only where it occurs."""
         tokens, kinds = batch.tokens, batch.kinds
         is_image = kinds == Kind.IMAGE  # (B, T)
-        n_img = batch.patches.shape[0]
-        if n_img == 0:
-            x = self.tok_emb(tokens)  # every position is an id
-        else:
-            x = self.tok_emb.weight.new_empty(*tokens.shape, self.cfg.d_model)
-            not_image = ~is_image
-            x[not_image] = self.tok_emb(tokens[not_image])  # (M, d)
-            x[is_image] = self.embed_patches(batch.patches, batch.patch_pos).to(x.dtype)
-        is_obs = (kinds == Kind.IMAGE) | (kinds == Kind.OBS_VALUE)
+        is_obs = is_image | (kinds == Kind.OBS_VALUE)
         is_obs |= (kinds == Kind.TEXT) & (batch.obs_pos > 0)
-        if bool(is_obs.any()):
-            x[is_obs] = x[is_obs] + self.obs_emb(batch.obs_pos[is_obs])
+        # Embeddings land in place by masked_scatter (row-major order, as x[mask] reads),
+        # not ``x[mask] = ...``: torch.compile (2.13, CPU inductor) miscompiles that 2-D
+        # boolean-mask index_put into (B, T, d) - NaN or wrong values (test_model.py).
+        if batch.patches.shape[0] == 0:
+            x = self.tok_emb(tokens)  # (B, T, d): every position is an id
+        else:
+            x = self.tok_emb.weight.new_zeros(*tokens.shape, self.cfg.d_model)
+            ids = self.tok_emb(tokens[~is_image])  # (M, d)
+            x = x.masked_scatter(~is_image.unsqueeze(-1), ids)
+            patches = self.embed_patches(batch.patches, batch.patch_pos)  # (N, d)
+            x = x.masked_scatter(is_image.unsqueeze(-1), patches.to(x.dtype))
+        obs = self.obs_emb(batch.obs_pos[is_obs])  # (K, d)
+        x = x + torch.zeros_like(x).masked_scatter(is_obs.unsqueeze(-1), obs.to(x.dtype))
         return self.drop(x)
 
     def embed_patches(self, patches: torch.Tensor, patch_pos: torch.Tensor) -> torch.Tensor:

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from gato.config import RunConfig, SourceKind
-from gato.model import Gato
+from gato.model import Gato, last_positions
 from gato.sampling import GREEDY, SamplingConfig, restrict, sample
 from gato.sequence import Kind, Row, TokenBatch, Tokenizers, collate, image_row
 from gato.tokenizers.image import ImageTokenizer
@@ -166,7 +166,7 @@ def generate(
     allowed = text_allowed(tok, model.vocab.size, device)
     eos = tok.text_model().eos_id
     cache = model.new_cache(B)
-    logits = model(batch, cache=cache)[:, -1]  # (B, V): predicts the first new id
+    logits = model(batch, cache=cache, at=last_positions(batch))  # (B, V): the first new id
     out = torch.zeros((B, config.max_new_tokens), dtype=torch.int64, device=device)
     done = torch.zeros(B, dtype=torch.bool, device=device)
     steps = 0
@@ -178,7 +178,8 @@ def generate(
         done |= nxt == eos
         if bool(done.all()) or steps == config.max_new_tokens:
             break
-        logits = model(_step_batch(nxt, tok), cache=cache)[:, -1]  # (B, V)
+        step = _step_batch(nxt, tok)
+        logits = model(step, cache=cache, at=last_positions(step))  # (B, V)
     return _finish(out[:, :steps].tolist(), eos)
 
 
@@ -202,7 +203,7 @@ def generate_uncached(
     for _ in range(config.max_new_tokens):
         rows = [Row.concat([p, text_row(tok, n)]) for p, n in zip(prompts, new, strict=True)]
         batch = collate(rows, tok.vocab).to(device)
-        logits = model(batch)[:, -1]  # (B, V)
+        logits = model(batch, at=last_positions(batch))  # (B, V)
         nxt = _pick(logits, allowed, config.sampling, generator)
         nxt = torch.where(done, torch.full_like(nxt, eos), nxt)
         for b, i in enumerate(nxt.tolist()):

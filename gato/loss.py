@@ -50,20 +50,35 @@ class LossOutput:
     per_task: dict[str, TaskLoss] = field(default_factory=dict)
 
 
+def predicting(batch: TokenBatch) -> torch.Tensor:
+    """Bool ``(B, T)``: the positions whose logits predict a target (the one before it).
+
+    ``model(batch, at=predicting(batch))`` computes only the logits the loss reads.
+    """
+    at = torch.zeros_like(batch.loss_mask)
+    at[:, :-1] = batch.loss_mask[:, 1:]
+    return at
+
+
 def sequence_loss(logits: torch.Tensor, batch: TokenBatch) -> LossOutput:
-    """Cross-entropy of ``logits`` ``(B, T, V)`` on the batch's masked targets."""
-    B, T, _ = logits.shape
-    if (B, T) != tuple(batch.tokens.shape):
-        raise ValueError(f"logits {(B, T)} and batch {tuple(batch.tokens.shape)} disagree")
+    """Cross-entropy on the batch's masked targets of ``logits``: ``(B, T, V)`` for every
+    position, or ``(M, V)`` at the :func:`predicting` positions only (row-major)."""
+    B, T = batch.tokens.shape
     mask = batch.loss_mask[:, 1:]  # (B, T-1): targets at 1..T-1
+    if logits.dim() == 3 and tuple(logits.shape[:2]) != (B, T):
+        raise ValueError(f"logits {tuple(logits.shape[:2])} and batch {(B, T)} disagree")
+    if logits.dim() == 2 and logits.shape[0] != int(mask.sum()):
+        raise ValueError(
+            f"logits for {logits.shape[0]} positions, but the batch has {int(mask.sum())} targets"
+        )
     kinds = batch.kinds[:, 1:][mask]  # (M,)
     wrong = (kinds != Kind.TEXT) & (kinds != Kind.ACTION)
     if bool(wrong.any()):
         kind = Kind(int(kinds[wrong][0]))
         raise ValueError(f"loss_mask marks a {kind.name} target; only TEXT and ACTION carry loss")
     targets = batch.tokens[:, 1:][mask]  # (M,)
-    # Gather only the predicting positions before the softmax: (M, V), float32.
-    pred = logits[:, :-1][mask].float()
+    # Only the predicting positions go through the softmax: (M, V), float32.
+    pred = (logits if logits.dim() == 2 else logits[:, :-1][mask]).float()
     nll = F.cross_entropy(pred, targets, reduction="none")  # (M,)
     n = int(targets.numel())
     loss = nll.sum() / n if n else logits.sum() * 0.0  # keeps the graph when empty

@@ -208,6 +208,14 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
+def last_positions(batch: TokenBatch) -> torch.Tensor:
+    """Bool ``(B, T)``, true at every row's last position: ``model(batch, at=...)`` gives
+    the ``(B, V)`` logits that predict each row's next token (rows without padding)."""
+    at = torch.zeros_like(batch.tokens, dtype=torch.bool)
+    at[:, -1] = True
+    return at
+
+
 class PatchEmbedding(nn.Module):
     """Image patches ``(N, C, p, p)`` -> ``(N, d_model)``: one ResNet-v2 block.
 
@@ -376,10 +384,24 @@ class Gato(nn.Module):
         return self.head(h)
 
     def forward(
-        self, batch: TokenBatch, cache: KVCache | None = None, start_pos: int = 0
+        self,
+        batch: TokenBatch,
+        cache: KVCache | None = None,
+        start_pos: int = 0,
+        at: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Logits ``(B, T, vocab.size)`` for the batch's tokens (see :meth:`features`)."""
-        return self.logits(self.features(batch, cache=cache, start_pos=start_pos))
+        """Logits ``(B, T, vocab.size)`` for the batch's tokens (see :meth:`features`).
+
+        ``at``: optional bool ``(B, T)``; then only the logits at those positions are
+        computed, ``(M, vocab.size)`` in row-major order. The head is a ``d x vocab``
+        matrix per position, as much as the rest of a small model: training needs it
+        only where a target is predicted (``gato.loss.predicting``: a few % of an Atari
+        row), a policy only at the last position.
+        """
+        h = self.features(batch, cache=cache, start_pos=start_pos)  # (B, T, d)
+        if at is not None:
+            h = h[at]  # (M, d)
+        return self.logits(h)
 
     def new_cache(
         self,

@@ -51,7 +51,7 @@ import torch
 
 from gato.envs.experts.base import Expert
 from gato.envs.spec import TaskSpec
-from gato.model import Gato, KVCache
+from gato.model import Gato, KVCache, last_positions
 from gato.sampling import GREEDY, SamplingConfig, median, restrict, sample
 from gato.sequence import (
     Kind,
@@ -248,14 +248,15 @@ class Policy:
         """Append ``rows`` to every env's history; logits ``(N, V)`` after the last token."""
         t0 = time.perf_counter()
         if self.cache is not None:
-            logits = self.model(batch.to(self.device), cache=self.cache)[:, -1]
+            batch = batch.to(self.device)
+            logits = self.model(batch, cache=self.cache, at=last_positions(batch))  # (N, V)
         else:
             self._history = [
                 Row.concat([h, r], task=self.spec.name)
                 for h, r in zip(self._history, rows, strict=True)
             ]
             full = collate(self._history, self.vocab).to(self.device)  # (N, T) the whole history
-            logits = self.model(full)[:, -1]
+            logits = self.model(full, at=last_positions(full))  # (N, V)
         logits = logits.float()
         self.times.model += time.perf_counter() - t0
         return logits

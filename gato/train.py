@@ -51,7 +51,7 @@ from gato.config import (
     from_dict,
 )
 from gato.data.mixture import Mixture, micro_batch_loader
-from gato.loss import sequence_loss
+from gato.loss import predicting, sequence_loss
 from gato.metrics import MetricsWriter
 from gato.model import Gato
 from gato.schedule import learning_rate
@@ -323,7 +323,8 @@ def _run(
                     sync = i == accum - 1 or not env.enabled or fsdp
                     with nullcontext() if sync else model.no_sync(), autocast:
                         inputs = drop_actions(batch, tc.action_dropout, action_ranges)
-                        lo = sequence_loss(model(inputs), batch)  # targets: the true actions
+                        # logits only where a target is predicted; targets: the true actions
+                        lo = sequence_loss(model(inputs, at=predicting(batch)), batch)
                     # DDP averages gradients over ranks: scale by world to get a sum.
                     (lo.loss * (lo.tokens * world / max(n_global, 1.0))).backward()
                     stats.add(lo, batch)
@@ -410,7 +411,7 @@ def evaluate(
             for j in range(batches):
                 batch = mixture.heldout_batch(k, j).to(device)
                 with autocast:
-                    lo = sequence_loss(model(batch), batch)
+                    lo = sequence_loss(model(batch, at=predicting(batch)), batch)
                 total += float(lo.loss) * lo.tokens
                 count += lo.tokens
             out[task] = total / count if count else float("nan")

@@ -29,7 +29,7 @@ import torch
 from gato.data import scenes
 from gato.data.captions import FASHION_CLASSES, fashion_caption
 from gato.generate import GenerationConfig, caption_images, caption_prompt, score_continuations
-from gato.loss import sequence_loss
+from gato.loss import predicting, sequence_loss
 from gato.model import Gato
 from gato.sequence import Tokenizers, collate, dialogue_row
 
@@ -162,7 +162,7 @@ def chat_perplexity(
             dialogue_row(tok, d, context=model.cfg.context) for d in dialogues[s : s + batch_size]
         ]
         batch = collate(rows, tok.vocab).to(device)
-        lo = sequence_loss(model(batch), batch)
+        lo = sequence_loss(model(batch, at=predicting(batch)), batch)
         total += float(lo.loss) * lo.tokens
         count += lo.tokens
     if count == 0:

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gato.loss import sequence_loss
+from gato.loss import predicting, sequence_loss
 from gato.sequence import Kind, TokenBatch
 from gato.tokenizers.vocab import Vocab
 
@@ -124,3 +124,19 @@ def test_a_mask_on_an_image_target_is_refused():
 def test_logits_of_the_wrong_shape_are_refused():
     with pytest.raises(ValueError, match="disagree"):
         sequence_loss(torch.zeros(3, 11, V.size), mixed())
+
+
+def test_logits_at_the_predicting_positions_only_give_the_same_loss():
+    batch = mixed()
+    g = torch.Generator().manual_seed(4)
+    logits = torch.randn(*batch.tokens.shape, V.size, generator=g)
+    at = predicting(batch)  # (B, T)
+    assert int(at.sum()) == int(batch.loss_mask.sum()) and not at[:, -1].any()
+    full, picked = sequence_loss(logits, batch), sequence_loss(logits[at], batch)
+    assert math.isclose(float(full.loss), float(picked.loss), rel_tol=1e-6)
+    assert full.per_task == picked.per_task and full.text_loss == picked.text_loss
+
+
+def test_picked_logits_for_the_wrong_number_of_positions_are_refused():
+    with pytest.raises(ValueError, match="11 targets"):
+        sequence_loss(torch.zeros(10, V.size), mixed())

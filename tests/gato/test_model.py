@@ -5,7 +5,7 @@ import torch
 
 from gato.config import ModelConfig, load_preset
 from gato.loss import sequence_loss
-from gato.model import Gato
+from gato.model import Gato, last_positions
 from gato.sequence import Kind, TokenBatch
 
 torch.set_num_threads(1)
@@ -139,6 +139,16 @@ def test_changing_a_later_image_patch_leaves_earlier_logits_unchanged():
     assert torch.equal(before[0, :10], after[0, :10])
     assert not torch.allclose(before[0, 10:], after[0, 10:])
     assert torch.equal(before[1:], after[1:])  # other rows' patches untouched
+
+
+def test_logits_at_chosen_positions_match_the_full_forward():
+    m = model()
+    batch = mixed_batch()
+    at = torch.rand(batch.tokens.shape, generator=torch.Generator().manual_seed(1)) < 0.3
+    assert torch.allclose(m(batch, at=at), m(batch)[at], atol=1e-6)
+    cache = m.new_cache(3)  # and through the KV cache, at each row's last position
+    step = m(batch, cache=cache, at=last_positions(batch))
+    assert step.shape == (3, V.size) and torch.allclose(step, m(batch)[:, -1], atol=1e-5)
 
 
 def test_each_modality_is_embedded_only_where_it_occurs():

@@ -86,8 +86,8 @@ class Biased(torch.nn.Module):
     def new_cache(self, batch_size: int):
         return self.inner.new_cache(batch_size)
 
-    def forward(self, batch, cache=None):
-        logits = self.inner(batch, cache=cache).clone()
+    def forward(self, batch, cache=None, at=None):
+        logits = self.inner(batch, cache=cache, at=at).clone()
         logits[..., self.illegal] += 100.0
         logits[..., self.legal] += 50.0
         return logits
@@ -184,8 +184,8 @@ class Spread(torch.nn.Module):
     def new_cache(self, batch_size: int):
         return self.inner.new_cache(batch_size)
 
-    def forward(self, batch, cache=None):
-        logits = self.inner(batch, cache=cache) * 0.0  # (B, T, V) keeps the cache advancing
+    def forward(self, batch, cache=None, at=None):
+        logits = self.inner(batch, cache=cache, at=at) * 0.0  # keeps the cache advancing
         v = self.cfg.vocab
         bins = torch.arange(v.bins, dtype=logits.dtype)
         broad = -(((bins - self.centre) / self.width) ** 2)  # log of a wide bump

@@ -6,6 +6,7 @@ The report renders the README's Performance section from such JSON files alone.
 import json
 import math
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -106,3 +107,10 @@ def test_report_without_markers_is_a_clear_error(tmp_path, capfd):
 def test_unknown_benchmark_is_a_clear_error(capsys):
     assert main(["bench", "nope"]) == 2
     assert "unknown benchmark 'nope'" in capsys.readouterr().err
+
+
+def test_the_readme_keeps_the_markers_the_report_rewrites_between():
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    start, end = text.find("<!-- perf:start -->"), text.find("<!-- perf:end -->")
+    assert 0 < start < end, "README.md lost its Performance section markers"
+    assert "## Performance" in text[start:end]

@@ -5,7 +5,7 @@
 #
 #   scripts/generalist.sh            # what `make generalist` runs
 #   DATA=/big/disk RUN=runs/try2 scripts/generalist.sh
-#   ABLATIONS=0 scripts/generalist.sh    # skip the ablation runs (about 4.5 hours)
+#   ABLATIONS=0 scripts/generalist.sh    # skip the ablation runs
 #
 # Needs the offline text/image sources once: `make data-sources` (Debian packages).
 set -euo pipefail
@@ -22,7 +22,6 @@ EVAL_ENVS=${EVAL_ENVS:-25}                 # episodes played in lockstep (one ba
 ABLATIONS=${ABLATIONS:-1}
 PROMPTED_EPISODES=${PROMPTED_EPISODES:-$EVAL_EPISODES}  # the prompted evaluation
 ABLATION_DIR=${ABLATION_DIR:-$RUN-ablations}
-DAGGER_ROUNDS=${DAGGER_ROUNDS:-4}  # Pendulum-only DAgger rounds in the ablations
 
 echo "== data: scenes, captions, corpus, dialogues, tokenizer"
 "$GATO" data all --data-dir "$DATA"
@@ -47,39 +46,21 @@ train() {
     fi
 }
 
-# dagger TASK ROUNDS EPISODES LEARNER: DAgger rounds on TASK alone. Round k: the round k-1
-# model (round 0: LEARNER) plays EPISODES episodes and the expert labels its states
-# (store k); a model with action dropout is trained on TASK's demonstrations + stores
-# 1..k (TASK's share of steps) and evaluated. Leaves that mixture in $mixture.
-dagger() {
-    local task=$1 rounds=$2 episodes=$3 learner=$4 k
-    mixture="{kind=\"episodes\", path=\"episodes/$task\", weight=1.0}"
-    for ((k = 1; k <= rounds; k++)); do
-        "$GATO" data collect --task "$task" --episodes "$episodes" --seed "${k}00000" \
-            --out "$DATA/episodes/$task-dagger$k" --dagger "$learner" --workers "$WORKERS"
-        mixture+=", {kind=\"episodes\", path=\"episodes/$task-dagger$k\", weight=1.0}"
-        learner=$ABLATION_DIR/$task-only-dagger-round-$k
-        train "configs/ablations/$task-only.toml" "$learner" --set train.action_dropout=0.5 \
-            --set "data.mixture=[$mixture]"
-        evaluate "$learner/eval.json" --checkpoint "$learner" --task "$task"
-    done
-}
-
 # explore_stores TASK EPISODES "P HOLD" "P HOLD": two noise-injection stores of TASK (`gato data
-# collect --explore P --explore-hold HOLD`, seeds 500000.. and 600000..). Leaves TASK's
-# demonstrations + both stores, weight 1 each, in $explore.
+# collect --explore P --explore-hold HOLD`, seeds 500000.. and 600000..), TASK-explore1/2.
 explore_stores() {
     local task=$1 episodes=$2 k=0 setting p hold
-    explore="{kind=\"episodes\", path=\"episodes/$task\", weight=1.0}"
     for setting in "$3" "$4"; do
         k=$((k + 1))
         read -r p hold <<<"$setting"
         "$GATO" data collect --task "$task" --episodes "$episodes" --seed "$((k + 4))00000" \
             --explore "$p" --explore-hold "$hold" --out "$DATA/episodes/$task-explore$k" \
             --workers "$WORKERS"
-        explore+=", {kind=\"episodes\", path=\"episodes/$task-explore$k\", weight=1.0}"
     done
 }
+
+echo "== data: Pendulum noise-injection stores (the mixture trains on them)"
+explore_stores pendulum "$CONTROL_EPISODES" "0.1 10" "0.3 20"
 
 echo "== train"
 train "$CONFIG" "$RUN"
@@ -112,57 +93,6 @@ if [[ $ABLATIONS == 1 ]]; then
         evaluate "$ABLATION_DIR/$task-only/eval.json" --checkpoint "$ABLATION_DIR/$task-only" \
             --task "$task"
     done
-    echo "== ablation: action dropout against copying the previous action (one task alone)"
-    for task in pendulum breakout; do
-        AD=$ABLATION_DIR/$task-only-action-dropout
-        train "configs/ablations/$task-only.toml" "$AD" --set train.action_dropout=0.5
-        evaluate "$AD/eval.json" --checkpoint "$AD" --task "$task"
-    done
-    for run in "$ABLATION_DIR/pendulum-only" "$ABLATION_DIR/pendulum-only-action-dropout"; do
-        evaluate "$run/eval-median.json" --checkpoint "$run" --task pendulum \
-            --action-decoding median
-    done
-    echo "== ablation: DAgger rounds against covariate shift (one task alone)"
-    dagger pendulum "$DAGGER_ROUNDS" "$CONTROL_EPISODES" \
-        "$ABLATION_DIR/pendulum-only-action-dropout"
-    for ((k = 1; k <= DAGGER_ROUNDS; k++)); do
-        run=$ABLATION_DIR/pendulum-only-dagger-round-$k
-        evaluate "$run/eval-median.json" --checkpoint "$run" --task pendulum \
-            --action-decoding median
-    done
-    echo "== ablation: Pendulum alone on 3x its share (1,263 steps), with and without DAgger"
-    long=(--set train.steps=1263 --set optim.warmup=47 --set train.action_dropout=0.5)
-    for run in action-dropout "dagger-round-$DAGGER_ROUNDS"; do
-        more=()
-        [[ $run == action-dropout ]] || more=(--set "data.mixture=[$mixture]")
-        out=$ABLATION_DIR/pendulum-only-$run-1263-steps
-        train configs/ablations/pendulum-only.toml "$out" "${long[@]}" "${more[@]}"
-        evaluate "$out/eval.json" --checkpoint "$out" --task pendulum
-        evaluate "$out/eval-median.json" --checkpoint "$out" --task pendulum \
-            --action-decoding median
-    done
-    echo "== ablation: noise injection instead of DAgger (Pendulum alone, 1,263 steps)"
-    explore_stores pendulum "$CONTROL_EPISODES" "0.1 10" "0.3 20"
-    out=$ABLATION_DIR/pendulum-only-explore-1263-steps
-    train configs/ablations/pendulum-only.toml "$out" "${long[@]}" --set "data.mixture=[$explore]"
-    evaluate "$out/eval.json" --checkpoint "$out" --task pendulum
-    evaluate "$out/eval-median.json" --checkpoint "$out" --task pendulum --action-decoding median
-    echo "== ablation: noise injection for Breakout (alone, its 1,263 steps, action dropout)"
-    explore_stores breakout 40 "0.03 4" "0.1 8"
-    out=$ABLATION_DIR/breakout-only-explore
-    train configs/ablations/breakout-only.toml "$out" --set train.action_dropout=0.5 \
-        --set "data.mixture=[$explore]"
-    evaluate "$out/eval.json" --checkpoint "$out" --task breakout
-    # the paper samples its actions; greedy decoding plays the likeliest one
-    evaluate "$out/eval-sampled.json" --checkpoint "$out" --task breakout --temperature 1
-    # Breakout: 300 of the learner's short episodes (120-250 steps); Pong: 60 episodes
-    # (~760 steps each) of the generalist itself
-    dagger breakout 2 300 "$ABLATION_DIR/breakout-only-action-dropout"
-    dagger pong 1 60 "$RUN"
-    echo "== ablation: 8x8 patches for Breakout's 1-2 pixel ball (one task alone)"
-    P8=$ABLATION_DIR/breakout-only-8x8-patches
-    train configs/ablations/breakout-only.toml "$P8" --set model.patch_size=8
-    evaluate "$P8/eval.json" --checkpoint "$P8" --task breakout
     echo "== ablation: text only, on the dialogue tokens the generalist saw"
     train configs/ablations/text-only.toml "$ABLATION_DIR/text-only"
     # (it saw no images: its caption rows only show what text alone gets; the scenes' size)
@@ -173,3 +103,6 @@ if [[ $ABLATIONS == 1 ]]; then
     evaluate "$RUN/eval-median-mcc.json" --checkpoint "$RUN" --task mountaincar-continuous \
         --action-decoding median
 fi
+# The investigations in docs/results/findings.md (DAgger rounds, noise injection for
+# Breakout, 8x8 patches, action dropout on and off) ran on the first version of this
+# recipe: `git checkout fcf9ed9 && scripts/generalist.sh` repeats them.

@@ -196,6 +196,8 @@ def test_ablation_configs_train_on_their_share_of_the_generalist_tokens():
         assert (cfg.train.batch_size, cfg.context) == (gen.train.batch_size, gen.context)
         assert cfg.model == gen.model and cfg.optim.lr == gen.optim.lr
         assert cfg.data.heldout_fraction == gen.data.heldout_fraction  # same held-out items
+        if any(e.kind == SourceKind.EPISODES for e in cfg.data.mixture):  # same action inputs
+            assert cfg.train.action_dropout == gen.train.action_dropout, path.name
 
 
 def test_overrides_are_typed_and_reach_nested_keys():
@@ -267,7 +269,7 @@ def test_apply_override_creates_missing_tables():
 
 
 def test_an_override_replaces_the_whole_mixture():
-    """scripts/generalist.sh adds DAgger stores to a one-task ablation this way."""
+    """A one-task ablation trains on more stores (DAgger, --explore) through this override."""
     mixture = (
         '[{kind="episodes", path="episodes/pendulum", weight=1.0}, '
         '{kind="episodes", path="episodes/pendulum-dagger1", weight=2.0}]'
@@ -277,4 +279,4 @@ def test_an_override_replaces_the_whole_mixture():
         ("episodes/pendulum", 1.0),
         ("episodes/pendulum-dagger1", 2.0),
     ]
-    assert cfg.train.steps == 421  # the rest of the file is unchanged
+    assert cfg.train.steps == 1200  # the rest of the file is unchanged

@@ -83,8 +83,8 @@ evaluate "$RUN/eval.json" --checkpoint "$RUN" --task all --plot "$RUN/scores.png
 # (without one, MountainCar and MountainCarContinuous look alike: same two observations)
 EVAL_EPISODES=$PROMPTED_EPISODES evaluate "$RUN/eval-prompted.json" --checkpoint "$RUN" \
     --task all --prompt-store "$DATA/episodes"
-eval_vl "$RUN" "$RUN/eval-vl.json"
-cat "$RUN/eval-vl.json"
+# (`gato eval --task all` above already measured the captions, zero-shot labels and chat
+# perplexity into eval.json's metrics; eval_vl is for the text-only model below)
 
 if [[ $ABLATIONS == 1 ]]; then
     echo "== ablation: one task alone on its share of the mixture's tokens"

@@ -306,11 +306,14 @@ class MicroBatches(torch.utils.data.Dataset):
 
 
 def _worker_init(_: int) -> None:
-    # Ctrl-C reaches the whole process group; the trainer handles it (finishes the step,
-    # saves). Workers ignore it so they are not torn down under the trainer's feet.
+    # Ctrl-C reaches the whole process group, and `pkill -f "gato train"` matches the
+    # workers' command line too; the trainer handles both (finishes the step, saves).
+    # Workers ignore them so they are not torn down under the trainer's feet: the
+    # trainer's shutdown stops them, and they exit by themselves if it dies.
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     torch.set_num_threads(1)
 
 

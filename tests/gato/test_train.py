@@ -153,24 +153,37 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(text_data, tm
     assert latest_checkpoint(tmp_path / "fresh") is None
 
 
-def test_ctrl_c_writes_a_final_checkpoint_and_exits_130(text_data, tmp_path):
+@pytest.mark.parametrize(
+    "signum, workers, to_group",
+    [(signal.SIGINT, 0, False), (signal.SIGTERM, 1, True)],
+    ids=["ctrl-c", "sigterm-to-trainer-and-loader-worker"],
+)
+def test_a_stop_signal_writes_a_final_checkpoint_and_exits_128_plus_signum(
+    text_data, tmp_path, signum, workers, to_group
+):
+    # `pkill -f "gato train"` signals the DataLoader workers too (same command line): they
+    # must leave shutdown to the trainer, which finishes its step and saves.
     run = tmp_path / "run"
-    sets = [f"data.dir={text_data}", *TEXT_ONLY, "train.steps=100000", "train.eval_interval=0"]
+    sets = [f"data.dir={text_data}", *TEXT_ONLY, "train.steps=100000", "train.eval_interval=0",
+            f"data.workers={workers}"]  # fmt: skip
     proc = subprocess.Popen(
         [sys.executable, "-m", "gato", "train", "--config", DEBUG, "--out", str(run),
          "--no-progress", *sum((["--set", s] for s in sets), [])],
         stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True,
     )  # fmt: skip
     deadline = time.time() + 60
     while (
         time.time() < deadline and len(_losses(run) if (run / "metrics.jsonl").exists() else {}) < 3
     ):
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    if to_group:
+        os.killpg(proc.pid, signum)
+    else:
+        proc.send_signal(signum)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert "Traceback" not in err
+    assert proc.returncode == 128 + signum, err
+    assert "Traceback" not in err and "internal error" not in err
     last = max(_losses(run))
     assert latest_checkpoint(run).name == f"step_{last:08d}"
     assert "interrupted at step" in out

@@ -9,7 +9,9 @@
   ("a photo of a sneaker", the training template) is most likely given the image
   (:func:`gato.generate.rank_labels`); chance is 1 / 10.
 - **Chat perplexity**: ``exp`` of the mean next-token cross-entropy over the targets of
-  held-out dialogues (the same targets training has: every token but the first).
+  held-out dialogues (the same targets training has: every token but the first); over
+  all of them (row ``chat``) and, with two or more dialogue sources, per source (rows
+  ``chat/<file stem>``: templated scene dialogues and WordNet definitions differ by 30x).
 
 :func:`vl_rows` gathers them as :class:`VLRow` for ``gato eval-vl`` (and for
 ``gato eval --task all`` to append next to the control tasks).
@@ -59,6 +61,13 @@ class PerplexityScore:
     @property
     def perplexity(self) -> float:
         return math.exp(self.nll)
+
+    @staticmethod
+    def pooled(scores: Sequence[PerplexityScore]) -> PerplexityScore:
+        """The score of all the scores' dialogues together (token-weighted mean NLL)."""
+        tokens = sum(s.tokens for s in scores)
+        nll = sum(s.nll * s.tokens for s in scores) / tokens
+        return PerplexityScore(sum(s.dialogues for s in scores), tokens, nll)
 
 
 @dataclass(frozen=True)
@@ -190,7 +199,7 @@ class VLEvalConfig:
         image_size: scene image side (the checkpoint's caption size).
         fashion_dir: Fashion-MNIST folder (None: skip the row).
         fashion: test images measured (the first ones).
-        dialogues: held-out dialogues (None or empty: skip the row).
+        dialogues: held-out dialogues by source name (None or empty: skip the rows).
     """
 
     scenes: int = 200
@@ -198,7 +207,7 @@ class VLEvalConfig:
     image_size: int = 64
     fashion_dir: Path | None = None
     fashion: int = 1000
-    dialogues: Sequence[Sequence[Mapping[str, str]]] | None = None
+    dialogues: Mapping[str, Sequence[Sequence[Mapping[str, str]]]] | None = None
     max_new_tokens: int = 64
 
 
@@ -221,16 +230,24 @@ def vl_rows(model: Gato, tok: Tokenizers, cfg: VLEvalConfig) -> list[VLRow]:
             VLRow("fashion-mnist", "zero_shot_accuracy", math.nan, 0, 0.1,
                   "Fashion-MNIST not found (apt-get install dataset-fashion-mnist)")
         )  # fmt: skip
-    if cfg.dialogues:
-        pp = chat_perplexity(model, tok, cfg.dialogues)
+    sources = {name: d for name, d in (cfg.dialogues or {}).items() if d}
+    if sources:
+        scores = {name: chat_perplexity(model, tok, d) for name, d in sources.items()}
+        pp = PerplexityScore.pooled(list(scores.values()))
         rows.append(VLRow("chat", "perplexity", pp.perplexity, pp.dialogues))
+        if len(scores) > 1:
+            rows += [
+                VLRow(f"chat/{name}", "perplexity", s.perplexity, s.dialogues)
+                for name, s in scores.items()
+            ]
     else:
         rows.append(VLRow("chat", "perplexity", math.nan, 0, None, "no held-out dialogues"))
     return rows
 
 
-def heldout_dialogues(run) -> list:
-    """The held-out dialogues of a run's dialogue sources (the mixture's held-out rule).
+def heldout_dialogues(run) -> dict[str, list]:
+    """The held-out dialogues of a run's dialogue sources (the mixture's held-out rule), by
+    source: its file's stem (``dialogues/wordnet.jsonl`` -> ``wordnet``).
 
     ``run`` is a :class:`gato.config.RunConfig`; sources no longer on disk are skipped.
     """
@@ -238,14 +255,14 @@ def heldout_dialogues(run) -> list:
     from gato.data.dialogues import read_chat_jsonl
     from gato.data.mixture import split_items
 
-    out = []
+    out: dict[str, list] = {}
     for entry in run.data.mixture:
         path = run.data.resolve(entry.path)
         if entry.kind != SourceKind.DIALOGUES or not path.is_file():
             continue
         dialogues = read_chat_jsonl(path)
         _, held = split_items(len(dialogues), run.data.heldout_fraction)
-        out += [dialogues[int(i)] for i in held]
+        out.setdefault(path.stem, []).extend(dialogues[int(i)] for i in held)
     return out
 
 

@@ -27,10 +27,12 @@ from gato.model import Gato
 from gato.sequence import caption_row, collate, dialogue_row
 from gato.tokenizers.text import TextTokenizer
 from gato.vl_metrics import (
+    VLEvalConfig,
     caption_score,
     chat_perplexity,
     scene_caption_scores,
     token_f1,
+    vl_rows,
     zero_shot_accuracy,
 )
 
@@ -191,6 +193,26 @@ def test_chat_perplexity_of_an_untrained_model_is_near_the_vocabulary_size(one_o
     assert pp.tokens == 3 * (len(dialogue_row(tok, dialogues[0])) - 1)
 
 
+def test_chat_rows_pool_every_source_and_give_each_its_own(one_object):
+    tok, model = one_object.tok, one_object.model
+    short = [[{"role": "user", "content": "What is at the top?"},
+              {"role": "assistant", "content": "A small red circle."}]] * 2  # fmt: skip
+    long = [[{"role": "user", "content": "What does the word lantern mean?"},
+             {"role": "assistant", "content": "A light with a case that shields its flame, "
+                                              "carried by a handle."}]] * 3  # fmt: skip
+    cfg = VLEvalConfig(scenes=1, dialogues={"scenes": short, "wordnet": long})
+    rows = {r.task: r for r in vl_rows(model, tok, cfg) if r.metric == "perplexity"}
+    assert set(rows) == {"chat", "chat/scenes", "chat/wordnet"}
+    whole = chat_perplexity(model, tok, short + long)  # the row over every dialogue at once
+    assert rows["chat"].value == pytest.approx(whole.perplexity, rel=1e-4)
+    assert rows["chat"].n == 5 and rows["chat/wordnet"].n == 3
+    assert rows["chat/scenes"].value == pytest.approx(
+        chat_perplexity(model, tok, short).perplexity, rel=1e-4
+    )
+    alone = {r.task for r in vl_rows(model, tok, VLEvalConfig(scenes=1, dialogues={"s": short}))}
+    assert "chat" in alone and "chat/s" not in alone  # one source: its row is the pooled one
+
+
 # -- CLI on the trained checkpoint ---------------------------------------------------------
 
 
@@ -260,4 +282,4 @@ def test_heldout_dialogues_are_the_mixtures_held_out_items(tmp_path):
                  "mixture": [{"kind": "dialogues", "path": "chat.jsonl"},
                              {"kind": "dialogues", "path": "gone.jsonl"}]},
     })  # fmt: skip
-    assert heldout_dialogues(run) == dialogues[-2:]  # the missing file is skipped
+    assert heldout_dialogues(run) == {"chat": dialogues[-2:]}  # the missing file is skipped

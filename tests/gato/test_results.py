@@ -1,4 +1,7 @@
 import json
+from pathlib import Path
+
+import pytest
 
 from gato.results import control_rows, headline, results_markdown
 
@@ -87,3 +90,15 @@ def test_sampled_evaluations_get_their_own_rows_beside_the_greedy_ones(tmp_path)
     assert "| breakout | explore | argmax | -0.3% | 0.0% | +0.3 points |" in md
     # no sampled evaluation of the plain model: the change column cannot be filled
     assert "| breakout | explore | sampled | - | 2.0% |" in md
+
+
+@pytest.mark.parametrize("run", ["generalist", "generalist-v1"])
+def test_the_committed_results_tables_are_what_the_committed_json_gives(run):
+    # The README's and findings.md's numbers are printed by scripts/results.py from the
+    # evaluation JSON in docs/results/; a hand edit or a stale table fails here.
+    repo = Path(__file__).resolve().parents[2]
+    folder = repo / "docs/results" / run
+    docs = (repo / "README.md").read_text() + (repo / "docs/results/findings.md").read_text()
+    blocks = [b.strip() for b in results_markdown(folder, folder / "ablations").split("\n\n")]
+    missing = [b.splitlines()[0] for b in blocks if b and b not in docs]
+    assert not missing, f"tables of docs/results/{run} not in the docs: {missing}"

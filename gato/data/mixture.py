@@ -276,12 +276,19 @@ class Mixture:
         return collate(out, self.vocab, context=self.context)
 
     def heldout_batch(self, source: int, index: int) -> TokenBatch:
-        """Held-out batch ``index`` of task ``self.tasks[source]`` (its first source)."""
+        """Held-out batch ``index`` of task ``self.tasks[source]``.
+
+        Each row comes from one of the task's sources, drawn by the mixture's weights (a
+        task with several sources - chat's scene and WordNet dialogues, Pendulum's
+        demonstrations and explore stores - is measured on all of them, as it trains).
+        """
         task = self.tasks[source]
-        k = next(i for i, s in enumerate(self.sources) if s.task == task)
+        ks = [i for i, s in enumerate(self.sources) if s.task == task]
+        p = self.weights[ks] / self.weights[ks].sum()
         rows = []
         for r in range(self.batch_size):
-            rng = np.random.default_rng([self.seed, int(Split.HELDOUT), k, index, r])
+            rng = np.random.default_rng([self.seed, int(Split.HELDOUT), ks[0], index, r])
+            k = ks[int(rng.choice(len(ks), p=p))] if len(ks) > 1 else ks[0]
             rows.append(self.sources[k].row(Split.HELDOUT, rng, self.context))
         return collate(rows, self.vocab, context=self.context)
 

@@ -121,6 +121,38 @@ def test_heldout_batches_are_per_task_and_fixed(text_data):
     assert _same(b, mix.heldout_batch(2, 0))
 
 
+def test_heldout_batches_of_a_task_draw_on_each_of_its_sources(text_data, tmp_path):
+    from gato.data.dialogues import read_chat_jsonl, scene_dialogues, write_chat_jsonl
+    from gato.data.mixture import split_items
+    from gato.sequence import dialogue_row
+
+    write_chat_jsonl(tmp_path / "chat2.jsonl", scene_dialogues(16, seed=1))
+    mix, cfg = _text_mixture(
+        text_data, "data.mixture.0.kind=dialogues", f"data.mixture.0.path={tmp_path}/chat2.jsonl",
+        "data.mixture.0.task=chat",
+    )  # fmt: skip
+    assert mix.tasks == ["chat", "captions"]
+
+    def heldout_ids(path):  # the token ids of each held-out dialogue of one file
+        d = read_chat_jsonl(path)
+        held = split_items(len(d), cfg.data.heldout_fraction)[1]
+        return [dialogue_row(mix.tok, d[int(i)]).tokens for i in held]
+
+    firsts = {
+        "chat2": heldout_ids(tmp_path / "chat2.jsonl"),
+        "chat": heldout_ids(text_data / "chat.jsonl"),
+    }
+    seen = set()
+    for index in range(4):
+        b = mix.heldout_batch(0, index)
+        for row in b.tokens:  # a row starts with its first whole dialogue
+            owners = {n for n, ds in firsts.items() for d in ds
+                      if torch.equal(row[: len(d)], torch.as_tensor(d))}  # fmt: skip
+            assert len(owners) == 1
+            seen |= owners
+    assert seen == {"chat", "chat2"}
+
+
 def test_a_source_that_cannot_be_read_names_the_entry(text_data, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"messages": []}\n')

@@ -288,6 +288,7 @@ class Mixture:
         rows = []
         for r in range(self.batch_size):
             rng = np.random.default_rng([self.seed, int(Split.HELDOUT), ks[0], index, r])
+            # one source: no draw, so its rows (and logged curves) stay as they always were
             k = ks[int(rng.choice(len(ks), p=p))] if len(ks) > 1 else ks[0]
             rows.append(self.sources[k].row(Split.HELDOUT, rng, self.context))
         return collate(rows, self.vocab, context=self.context)

@@ -251,6 +251,16 @@ def heldout_dialogues(run) -> dict[str, list]:
 
     ``run`` is a :class:`gato.config.RunConfig`; sources no longer on disk are skipped.
     """
+    return _split_dialogues(run, heldout=True)
+
+
+def training_dialogues(run) -> dict[str, list]:
+    """The training split of a run's dialogue sources, by source, as
+    :func:`heldout_dialogues` gives the held-out one."""
+    return _split_dialogues(run, heldout=False)
+
+
+def _split_dialogues(run, heldout: bool) -> dict[str, list]:
     from gato.config import SourceKind
     from gato.data.dialogues import read_chat_jsonl
     from gato.data.mixture import split_items
@@ -261,8 +271,9 @@ def heldout_dialogues(run) -> dict[str, list]:
         if entry.kind != SourceKind.DIALOGUES or not path.is_file():
             continue
         dialogues = read_chat_jsonl(path)
-        _, held = split_items(len(dialogues), run.data.heldout_fraction)
-        out.setdefault(path.stem, []).extend(dialogues[int(i)] for i in held)
+        train, held = split_items(len(dialogues), run.data.heldout_fraction)
+        chosen = held if heldout else train
+        out.setdefault(path.stem, []).extend(dialogues[int(i)] for i in chosen)
     return out
 
 

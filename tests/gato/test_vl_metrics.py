@@ -269,10 +269,10 @@ def test_cli_eval_vl_reports_every_row_as_json(one_object, capsys, tmp_path):
     assert fm["n"] == 5 and fm["chance"] == pytest.approx(0.1) and 0 <= fm["value"] <= 1
 
 
-def test_heldout_dialogues_are_the_mixtures_held_out_items(tmp_path):
+def test_heldout_and_training_dialogues_are_the_mixtures_two_splits(tmp_path):
     from gato.config import run_config_from_dict
     from gato.data.dialogues import scene_dialogues, write_chat_jsonl
-    from gato.vl_metrics import heldout_dialogues
+    from gato.vl_metrics import heldout_dialogues, training_dialogues
 
     dialogues = scene_dialogues(8, seed=0)
     write_chat_jsonl(tmp_path / "chat.jsonl", dialogues)
@@ -283,3 +283,4 @@ def test_heldout_dialogues_are_the_mixtures_held_out_items(tmp_path):
                              {"kind": "dialogues", "path": "gone.jsonl"}]},
     })  # fmt: skip
     assert heldout_dialogues(run) == {"chat": dialogues[-2:]}  # the missing file is skipped
+    assert training_dialogues(run) == {"chat": dialogues[:-2]}

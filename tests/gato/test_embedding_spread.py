@@ -1,0 +1,122 @@
+import dataclasses
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from gato.config import load_preset
+from gato.embedding_spread import mean_pairwise_cosine, piece_counts, spread_by_count
+from gato.loss import predicting, sequence_loss
+from gato.model import Gato
+from gato.sequence import Kind, TokenBatch
+from gato.train import param_groups
+
+from ..conftest import REPO
+
+torch.set_num_threads(1)
+CFG = load_preset("debug")
+
+
+def test_mean_pairwise_cosine_is_the_mean_over_every_pair():
+    rows = torch.randn(7, 5, generator=torch.Generator().manual_seed(0))
+    units = torch.nn.functional.normalize(rows.double(), dim=1)
+    pairs = [float(units[i] @ units[j]) for i in range(7) for j in range(7) if i != j]
+    assert mean_pairwise_cosine(rows) == pytest.approx(np.mean(pairs), abs=1e-9)
+
+
+def test_rows_along_one_direction_score_one_and_opposite_rows_minus_one():
+    v = torch.tensor([1.0, 2.0, -0.5])
+    assert mean_pairwise_cosine(torch.stack([v, 3 * v, 0.1 * v])) == pytest.approx(1.0)
+    assert mean_pairwise_cosine(torch.stack([v, -2 * v])) == pytest.approx(-1.0)
+    assert np.isnan(mean_pairwise_cosine(v[None]))
+
+
+def test_spread_by_count_buckets_the_text_rows_by_their_counts():
+    emb = torch.zeros(9, 2)  # 6 text pieces, then 3 other ids that are never bucketed
+    emb[:6] = torch.tensor([[1, 0], [0, 2], [3, 0], [0, 4], [5, 0], [1, 1]], dtype=torch.float)
+    emb[6:] = 100.0
+    counts = np.array([0, 0, 5, 50, 500, 5000])
+    rows = spread_by_count(emb, counts)
+    assert [(r.label, r.pieces) for r in rows] == [
+        ("0", 2), ("1-10", 1), ("11-100", 1), ("101-1,000", 1), ("> 1,000", 1)]  # fmt: skip
+    assert rows[0].mean_norm == pytest.approx(1.5)
+    assert rows[0].mean_cosine == pytest.approx(0.0)  # (1, 0) and (0, 2): orthogonal
+    assert rows[4].mean_norm == pytest.approx(2**0.5) and np.isnan(rows[4].mean_cosine)
+    with pytest.raises(ValueError, match="6 piece counts but only 4 rows"):
+        spread_by_count(emb[:4], counts)
+
+
+def test_piece_counts_count_the_ids_training_encodes(text_data):
+    from gato.data.dialogues import read_chat_jsonl
+    from gato.tokenizers.chat import encode_dialogue
+    from gato.tokenizers.text import TextTokenizer
+
+    text = TextTokenizer.load(text_data / "text.model")
+    dialogues = read_chat_jsonl(text_data / "chat.jsonl")[:3]
+    counts = piece_counts(dialogues, text)
+    ids = [i for d in dialogues for i in encode_dialogue(d, text)]
+    assert counts.shape == (text.vocab_size,) and counts.sum() == len(ids)
+    assert all(counts[i] == ids.count(i) for i in set(ids))
+
+
+def text_batch(g: torch.Generator, pieces: int) -> TokenBatch:
+    """Two 32-token text rows over the first ``pieces`` text ids only (all targets)."""
+    tokens = torch.randint(pieces, (2, 32), generator=g)
+    return TokenBatch(
+        tokens=tokens,
+        kinds=torch.full_like(tokens, int(Kind.TEXT)),
+        obs_pos=torch.zeros_like(tokens),
+        loss_mask=torch.ones_like(tokens, dtype=torch.bool),
+        patches=torch.zeros(0, CFG.image_channels, CFG.patch_size, CFG.patch_size),
+        patch_pos=torch.zeros(0, 4, dtype=torch.long),
+    )
+
+
+@pytest.mark.parametrize("tie_head", [True, False])
+def test_only_a_tied_head_moves_the_input_rows_of_pieces_no_batch_shows(tie_head):
+    """The premise of gato/embedding_spread.py: through a tied head, every target's softmax
+    moves the rows of absent pieces, the same way for all of them (they grow alike); an
+    untied head leaves an absent piece's input row exactly where it started."""
+    torch.manual_seed(0)
+    model = Gato(dataclasses.replace(CFG, tie_head=tie_head))
+    opt = torch.optim.AdamW(param_groups(model, 0.1), lr=1e-2, betas=(0.9, 0.95))
+    shown = CFG.text_size // 2  # pieces [shown, text_size) never occur in a batch
+    before = model.tok_emb.weight[shown : CFG.text_size].detach().clone()
+    g = torch.Generator().manual_seed(0)
+    for _ in range(30):
+        batch = text_batch(g, shown)
+        loss = sequence_loss(model(batch, at=predicting(batch)), batch).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = model.tok_emb.weight[shown : CFG.text_size].detach()
+    if tie_head:
+        assert not torch.equal(after, before)
+        assert mean_pairwise_cosine(after) > mean_pairwise_cosine(before) + 0.3
+    else:
+        assert torch.equal(after, before)
+
+
+def test_the_script_prints_a_table_of_two_checkpoints(tmp_path, text_data):
+    run = tmp_path / "run"
+    config = tmp_path / "run.toml"
+    config.write_text(
+        f'[train]\nmodel = "debug"\nsteps = 2\nbatch_size = 2\n[data]\ndir = "{text_data}"\n'
+        'tokenizer = "text.model"\n[[data.mixture]]\nkind = "dialogues"\npath = "chat.jsonl"\n'
+    )
+    train_out = subprocess.run(
+        [sys.executable, "-m", "gato", "train", "--config", str(config), "--out", str(run),
+         "--no-progress"], capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    assert train_out.returncode == 0, train_out.stderr
+    script = REPO / "scripts" / "embedding_spread.py"
+    out = subprocess.run([sys.executable, str(script), str(run), str(run)],
+                         capture_output=True, text=True)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    lines = [line for line in out.stdout.splitlines() if line.startswith("| ")]
+    assert lines[0].startswith("| times seen | pieces | run: norm | run: cosine | run: norm")
+    assert len(lines) == 2 + 5  # header, rule, one line per count bucket
+    missing = subprocess.run([sys.executable, str(script), str(tmp_path / "nothing")],
+                             capture_output=True, text=True)  # fmt: skip
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1

@@ -59,10 +59,8 @@ def piece_counts(
 ) -> np.ndarray:
     """``(text.vocab_size,)`` int64: occurrences of each piece in the dialogues, encoded
     exactly as training encodes them (:func:`gato.tokenizers.chat.encode_dialogue`)."""
-    counts = np.zeros(text.vocab_size, dtype=np.int64)
-    for messages in dialogues:
-        np.add.at(counts, np.asarray(encode_dialogue(messages, text), dtype=np.int64), 1)
-    return counts
+    ids = [i for messages in dialogues for i in encode_dialogue(messages, text)]
+    return np.bincount(np.asarray(ids, dtype=np.int64), minlength=text.vocab_size)
 
 
 def mean_pairwise_cosine(rows: torch.Tensor) -> float:

@@ -21,6 +21,12 @@ from gato.loading import load_trained
 from gato.vl_metrics import training_dialogues
 
 
+def fail(message: str) -> int:
+    """One line on stderr; the exit code of a bad input."""
+    print(f"embedding_spread: {message}", file=sys.stderr)
+    return 2
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("checkpoints", nargs="+", type=Path, help="checkpoint or run directories")
@@ -28,24 +34,18 @@ def main() -> int:
     try:
         trained = [load_trained(path) for path in args.checkpoints]
     except (FileNotFoundError, ValueError) as exc:
-        print(f"embedding_spread: {exc}", file=sys.stderr)
-        return 2
+        return fail(str(exc))
     first = trained[0]
     text = first.tokenizers.text
     if text is None or first.run is None:
-        print(f"embedding_spread: {first.path} has no text model or run config", file=sys.stderr)
-        return 2
+        return fail(f"{first.path} has no text model or run config")
     for t in trained[1:]:
         other = t.tokenizers.text
         if other is None or other.model_bytes != text.model_bytes:
-            print(f"embedding_spread: {t.path} uses another text model than {first.path}",
-                  file=sys.stderr)  # fmt: skip
-            return 2
+            return fail(f"{t.path} uses another text model than {first.path}")
     sources = training_dialogues(first.run)
     if not sources:
-        print(f"embedding_spread: {first.path}'s run has no dialogue source on disk",
-              file=sys.stderr)  # fmt: skip
-        return 2
+        return fail(f"{first.path}'s run has no dialogue source on disk")
     counts = piece_counts((d for ds in sources.values() for d in ds), text)
     tables = [spread_by_count(t.model.tok_emb.weight, counts) for t in trained]
 

@@ -6,14 +6,18 @@ that is nowhere in a batch still gets a gradient, ``p(piece) * h`` summed over t
 batch's predicting positions ``h``. The gradient is small but points the same way step
 after step, and Adam scales a steady gradient up to a full-size step, so over many steps
 the rows of rarely seen pieces drift together along one shared direction. As inputs
-those pieces then look alike to the model: what it knows about a rare word is squeezed
-into the small part of the row that is still its own. A run that shows the text
+those pieces then look alike to the model: the first layer norm divides each row by its
+size, so a large shared part shrinks what is left of the piece's own part. A run that shows the text
 pieces on a tenth of its steps (a generalist) takes ten times the steps a text-only
 model does for the same text, and drifts further.
 
 The spread of a group of rows is their mean pairwise cosine similarity (0 for random
 directions in high dimension, 1 for rows that point the same way), computed exactly from
-the sum of the unit rows: ``sum_{i != j} u_i . u_j = |sum_i u_i|^2 - n``.
+the sum of the unit rows: ``sum_{i != j} u_i . u_j = |sum_i u_i|^2 - n``. Beside it, each
+row's own part: the norm of the row minus the group's mean row. A shared direction makes
+the cosine high without taking anything from the own parts; for the output head (whose
+rows score the pieces) only the own parts tell pieces apart, since the shared part adds
+the same logit to every piece of the group.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ class SpreadRow:
     Attributes:
         pieces: how many pieces fall in the bucket.
         mean_norm: mean L2 norm of their embedding rows.
+        own_norm: mean L2 norm of each row minus the bucket's mean row (its own part).
         mean_cosine: mean cosine similarity over every pair of their rows (nan below 2).
     """
 
@@ -45,6 +50,7 @@ class SpreadRow:
     hi: int | None
     pieces: int
     mean_norm: float
+    own_norm: float
     mean_cosine: float
 
     @property
@@ -90,6 +96,10 @@ def spread_by_count(
         hi = edges[k + 1] - 1 if k + 1 < len(edges) else None
         chosen = (counts >= lo) & (counts <= (hi if hi is not None else np.inf))
         group = rows[torch.from_numpy(chosen)]  # (n, d)
-        norm = float(group.norm(dim=1).mean()) if len(group) else float("nan")
-        out.append(SpreadRow(lo, hi, len(group), norm, mean_pairwise_cosine(group)))
+        if len(group):
+            norm = float(group.norm(dim=1).mean())
+            own = float((group - group.mean(dim=0)).norm(dim=1).mean())
+        else:
+            norm = own = float("nan")
+        out.append(SpreadRow(lo, hi, len(group), norm, own, mean_pairwise_cosine(group)))
     return out

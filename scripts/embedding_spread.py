@@ -1,13 +1,16 @@
-"""Compare how distinct the text pieces' input embeddings stay in trained checkpoints.
+"""Compare how distinct the text pieces' embedding rows stay in trained checkpoints.
 
     python scripts/embedding_spread.py runs/cpu-generalist runs/cpu-generalist-ablations/text-only
+    python scripts/embedding_spread.py --rows output RUN...   # the output head's rows
 
 Counts how often each text piece occurs in the training split of the FIRST checkpoint's
 dialogue sources (as training encodes them), buckets the pieces by that count, and prints
-one markdown table: per bucket and checkpoint, the mean norm of the pieces' input
-embedding rows and their mean pairwise cosine similarity (see ``gato/embedding_spread.py``
-for why rows of rarely seen pieces can drift together). Every checkpoint must use the
-same SentencePiece model.
+one markdown table: per bucket and checkpoint, the mean norm of the pieces' rows, of
+their own parts (row minus the bucket's mean row) and their mean pairwise cosine
+similarity (see ``gato/embedding_spread.py`` for why rows of rarely seen pieces can drift
+together). ``--rows input`` (default) reads the token embedding, ``--rows output`` the
+output head (the same matrix when the head is tied). Every checkpoint must use the same
+SentencePiece model.
 """
 
 from __future__ import annotations
@@ -16,8 +19,11 @@ import argparse
 import sys
 from pathlib import Path
 
+import torch
+
 from gato.embedding_spread import piece_counts, spread_by_count
 from gato.loading import load_trained
+from gato.model import Gato
 from gato.vl_metrics import training_dialogues
 
 
@@ -27,9 +33,23 @@ def fail(message: str) -> int:
     return 2
 
 
+def rows_of(model: Gato, which: str) -> torch.Tensor:
+    """``(V, d)``: the token embedding (``input``) or the output head (``output``; the
+    embedding itself when the head is tied)."""
+    if which == "output" and model.head is not None:
+        return model.head.weight
+    return model.tok_emb.weight
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("checkpoints", nargs="+", type=Path, help="checkpoint or run directories")
+    p.add_argument(
+        "--rows",
+        choices=("input", "output"),
+        default="input",
+        help="the token embedding's rows (input) or the output head's (output)",
+    )
     args = p.parse_args()
     try:
         trained = [load_trained(path) for path in args.checkpoints]
@@ -47,14 +67,18 @@ def main() -> int:
     if not sources:
         return fail(f"{first.path}'s run has no dialogue source on disk")
     counts = piece_counts((d for ds in sources.values() for d in ds), text)
-    tables = [spread_by_count(t.model.tok_emb.weight, counts) for t in trained]
+    tables = [spread_by_count(rows_of(t.model, args.rows), counts) for t in trained]
 
     names = [path.name for path in args.checkpoints]  # the run (or step) directory's name
-    print(f"pieces counted in the training dialogues of {first.path} ({', '.join(sources)})\n")
-    print("| times seen | pieces | " + " | ".join(f"{n}: norm | {n}: cosine" for n in names) + " |")
-    print("| --- | --- | " + " | ".join("--- | ---" for _ in names) + " |")
+    print(f"{args.rows} rows; pieces counted in the training dialogues of {first.path} "
+          f"({', '.join(sources)})\n")  # fmt: skip
+    heads = " | ".join(f"{n}: norm | {n}: own | {n}: cosine" for n in names)
+    print(f"| times seen | pieces | {heads} |")
+    print("| --- | --- | " + " | ".join("--- | --- | ---" for _ in names) + " |")
     for k, row in enumerate(tables[0]):
-        cells = " | ".join(f"{t[k].mean_norm:.2f} | {t[k].mean_cosine:.2f}" for t in tables)
+        cells = " | ".join(
+            f"{t[k].mean_norm:.2f} | {t[k].own_norm:.2f} | {t[k].mean_cosine:.2f}" for t in tables
+        )
         print(f"| {row.label} | {row.pieces:,} | {cells} |")
     return 0
 

@@ -43,9 +43,21 @@ def test_spread_by_count_buckets_the_text_rows_by_their_counts():
         ("0", 2), ("1-10", 1), ("11-100", 1), ("101-1,000", 1), ("> 1,000", 1)]  # fmt: skip
     assert rows[0].mean_norm == pytest.approx(1.5)
     assert rows[0].mean_cosine == pytest.approx(0.0)  # (1, 0) and (0, 2): orthogonal
+    assert rows[0].own_norm == pytest.approx(1.25**0.5)  # both 0.5 * |(1, -2)| off the mean
     assert rows[4].mean_norm == pytest.approx(2**0.5) and np.isnan(rows[4].mean_cosine)
+    assert rows[4].own_norm == 0.0  # one row is its bucket's mean
     with pytest.raises(ValueError, match="6 piece counts but only 4 rows"):
         spread_by_count(emb[:4], counts)
+
+
+def test_a_shared_direction_raises_the_cosine_but_leaves_the_own_parts():
+    own = torch.randn(50, 64, generator=torch.Generator().manual_seed(0))  # (n, d)
+    shared = torch.zeros(64)
+    shared[0] = 40.0  # five times an own part's norm (about 8)
+    counts = np.full(50, 5)
+    apart, together = spread_by_count(own, counts)[1], spread_by_count(own + shared, counts)[1]
+    assert together.mean_cosine > 0.9 > 0.1 > abs(apart.mean_cosine)
+    assert together.own_norm == pytest.approx(apart.own_norm, rel=1e-5)
 
 
 def test_piece_counts_count_the_ids_training_encodes(text_data):
@@ -106,17 +118,34 @@ def test_the_script_prints_a_table_of_two_checkpoints(tmp_path, text_data):
         f'[train]\nmodel = "debug"\nsteps = 2\nbatch_size = 2\n[data]\ndir = "{text_data}"\n'
         'tokenizer = "text.model"\n[[data.mixture]]\nkind = "dialogues"\npath = "chat.jsonl"\n'
     )
-    train_out = subprocess.run(
-        [sys.executable, "-m", "gato", "train", "--config", str(config), "--out", str(run),
-         "--no-progress"], capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
-    assert train_out.returncode == 0, train_out.stderr
+    untied = tmp_path / "untied"
+    for out_dir, extra in ((run, []), (untied, ["--set", "model.tie_head=false"])):
+        train_out = subprocess.run(
+            [sys.executable, "-m", "gato", "train", "--config", str(config), "--out", str(out_dir),
+             "--no-progress", *extra], capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+        assert train_out.returncode == 0, train_out.stderr
     script = REPO / "scripts" / "embedding_spread.py"
     out = subprocess.run([sys.executable, str(script), str(run), str(run)],
                          capture_output=True, text=True)  # fmt: skip
     assert out.returncode == 0, out.stderr
     lines = [line for line in out.stdout.splitlines() if line.startswith("| ")]
-    assert lines[0].startswith("| times seen | pieces | run: norm | run: cosine | run: norm")
+    assert lines[0].startswith("| times seen | pieces | run: norm | run: own | run: cosine | run:")
     assert len(lines) == 2 + 5  # header, rule, one line per count bucket
+    assert all(len(line.split("|")) == 2 + 2 + 2 * 3 for line in lines)
+    # the debug run's head is tied: its output rows are its input rows
+    output = subprocess.run([sys.executable, str(script), "--rows", "output", str(run)],
+                            capture_output=True, text=True)  # fmt: skip
+    assert output.returncode == 0, output.stderr
+    assert output.stdout.startswith("output rows;")
+    first = subprocess.run([sys.executable, str(script), str(run)], capture_output=True, text=True)
+    assert output.stdout.splitlines()[1:] == first.stdout.splitlines()[1:]
+    # an untied head has rows of its own
+    tables = [
+        subprocess.run([sys.executable, str(script), *rows, str(untied)],
+                       capture_output=True, text=True).stdout.splitlines()[1:]
+        for rows in ([], ["--rows", "output"])
+    ]  # fmt: skip
+    assert tables[0] != tables[1]
     missing = subprocess.run([sys.executable, str(script), str(tmp_path / "nothing")],
                              capture_output=True, text=True)  # fmt: skip
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1

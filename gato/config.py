@@ -350,12 +350,18 @@ class OptimConfig:
 
     Attributes:
         clip: global gradient-norm clipping threshold (0 = no clipping).
+        embedding_eps: Adam's ``eps`` for the embedding tables alone (None: ``eps``). A
+            floor on the gradient scale Adam normalises by: rows whose gradients stay
+            far below it (pieces no batch shows, pushed only through a tied head's
+            softmax) take steps shrunk by about ``gradient / embedding_eps`` instead of
+            full-size ones (docs/results/findings.md, "what the tied head costs").
     """
 
     lr: float = 3e-4
     betas: tuple[float, float] = (0.9, 0.95)
     weight_decay: float = 0.1
     eps: float = 1e-8
+    embedding_eps: float | None = None
     warmup: int = 100
     min_ratio: float = 0.1
     clip: float = 1.0
@@ -367,6 +373,10 @@ class OptimConfig:
             raise ValueError(f"optim.min_ratio must be in [0, 1], got {self.min_ratio}")
         if self.clip < 0:
             raise ValueError(f"optim.clip must be >= 0, got {self.clip}")
+        for key in ("eps", "embedding_eps"):
+            value = getattr(self, key)
+            if value is not None and not value > 0:
+                raise ValueError(f"optim.{key} must be > 0, got {value}")
 
 
 @dataclass(frozen=True)

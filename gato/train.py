@@ -84,19 +84,29 @@ class TrainResult:
 # -- pieces ----------------------------------------------------------------------------
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """AdamW groups: decay matrices of Linear/Conv layers; nothing else (see module doc)."""
-    decay, no_decay = [], []
+def param_groups(
+    model: nn.Module, weight_decay: float, embedding_eps: float | None = None
+) -> list[dict]:
+    """AdamW groups: decay matrices of Linear/Conv layers; nothing else (see module doc).
+
+    With ``embedding_eps`` the embedding tables form a third group (no decay) with that
+    Adam ``eps``; the others keep the optimiser's default.
+    """
+    decay, no_decay, tables = [], [], []
     for module in model.modules():
         for name, p in module.named_parameters(recurse=False):
             if not p.requires_grad:
                 continue
             is_matrix = isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)) and name == "weight"
-            (decay if is_matrix else no_decay).append(p)
-    return [
+            is_table = isinstance(module, nn.Embedding) and embedding_eps is not None
+            (decay if is_matrix else tables if is_table else no_decay).append(p)
+    groups = [
         {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
+    if embedding_eps is not None:
+        groups.append({"params": tables, "weight_decay": 0.0, "eps": embedding_eps})
+    return groups
 
 
 def step_seed(seed: int, step: int, rank: int) -> int:
@@ -225,7 +235,11 @@ def _run(
     fsdp = env.enabled and tc.fsdp
     model = _wrap(raw, cfg, env, device)  # under FSDP, shards ``raw`` in place
     optimizer = torch.optim.AdamW(
-        param_groups(raw, oc.weight_decay), lr=oc.lr, betas=oc.betas, eps=oc.eps, foreach=True
+        param_groups(raw, oc.weight_decay, oc.embedding_eps),
+        lr=oc.lr,
+        betas=oc.betas,
+        eps=oc.eps,
+        foreach=True,
     )
     if ckpt is not None:
         if fsdp:

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from gato.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
-from gato.config import load_run_config
+from gato.config import OptimConfig, load_run_config
 from gato.metrics import read_metrics
 from gato.train import TrainingDiverged, param_groups, train
 
@@ -115,6 +115,22 @@ def test_weight_decay_skips_biases_norms_and_embeddings():
     skipped = {names[id(p)] for p in no_decay["params"]}
     assert "tok_emb.weight" in skipped and "ln_f.weight" in skipped
     assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+
+
+def test_embedding_eps_gives_the_embedding_tables_a_group_of_their_own():
+    from gato.model import Gato
+
+    model = Gato(load_run_config(DEBUG).model)
+    decay, no_decay, tables = param_groups(model, 0.1, embedding_eps=1e-5)
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert tables["eps"] == 1e-5 and tables["weight_decay"] == 0.0 and "eps" not in no_decay
+    assert {names[id(p)] for p in tables["params"]} == {
+        "tok_emb.weight", "patch_row.weight", "patch_col.weight", "obs_emb.weight"}  # fmt: skip
+    assert not {names[id(p)] for p in no_decay["params"]} & {"tok_emb.weight"}
+    count = sum(len(g["params"]) for g in (decay, no_decay, tables))
+    assert count == len(list(model.parameters()))
+    with pytest.raises(ValueError, match="optim.embedding_eps must be > 0"):
+        OptimConfig(embedding_eps=0.0)
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,9 @@ batch's predicting positions ``h``. The gradient is small but points the same wa
 after step, and Adam scales a steady gradient up to a full-size step, so over many steps
 the rows of rarely seen pieces drift together along one shared direction. As inputs
 those pieces then look alike to the model: the first layer norm divides each row by its
-size, so a large shared part shrinks what is left of the piece's own part. A run that shows the text
-pieces on a tenth of its steps (a generalist) takes ten times the steps a text-only
-model does for the same text, and drifts further.
+size, so a large shared part shrinks what is left of the piece's own part. A run that
+shows the text pieces on a tenth of its steps (a generalist) takes ten times the steps a
+text-only model does for the same text, and drifts further.
 
 The spread of a group of rows is their mean pairwise cosine similarity (0 for random
 directions in high dimension, 1 for rows that point the same way), computed exactly from

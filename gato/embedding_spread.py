@@ -28,8 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from gato.config import OptimConfig
 from gato.tokenizers.chat import encode_dialogue
 from gato.tokenizers.text import TextTokenizer
+from gato.train import param_groups
 
 # Count bucket edges: pieces seen 0, 1-10, 11-100, 101-1,000 and more than 1,000 times.
 EDGES = (0, 1, 11, 101, 1001)
@@ -55,9 +57,48 @@ class SpreadRow:
 
     @property
     def label(self) -> str:
-        if self.hi == self.lo:
-            return f"{self.lo:,}"
-        return f"{self.lo:,}-{self.hi:,}" if self.hi is not None else f"> {self.lo - 1:,}"
+        return bucket_label(self.lo, self.hi)
+
+
+@dataclass(frozen=True)
+class AdamRow:
+    """Adam's state for the embedding rows of the pieces seen ``lo..hi`` times.
+
+    Attributes:
+        grad_rms: mean over the rows' elements of ``sqrt(v)``, Adam's running RMS of
+            their gradients (``exp_avg_sq``; bias correction is negligible late in a run).
+        step: mean of ``|m| / (sqrt(v) + eps)``: the size of the step Adam takes per
+            element in units of the learning rate (``m`` = ``exp_avg``), whatever the
+            gradient's scale.
+    """
+
+    lo: int
+    hi: int | None
+    pieces: int
+    grad_rms: float
+    step: float
+
+    @property
+    def label(self) -> str:
+        return bucket_label(self.lo, self.hi)
+
+
+def bucket_label(lo: int, hi: int | None) -> str:
+    """``"0"``, ``"1-10"``, ``"> 1,000"``: how a count bucket reads in a table."""
+    if hi == lo:
+        return f"{lo:,}"
+    return f"{lo:,}-{hi:,}" if hi is not None else f"> {lo - 1:,}"
+
+
+def buckets(counts: np.ndarray, edges: Sequence[int] = EDGES):
+    """``(lo, hi, chosen)`` per bucket: ``chosen`` a bool ``(len(counts),)`` tensor of the
+    pieces with ``lo <= count <= hi`` (``hi`` None: no upper bound)."""
+    if list(edges) != sorted(set(edges)):
+        raise ValueError(f"edges must ascend without repeats, got {list(edges)}")
+    for k, lo in enumerate(edges):
+        hi = edges[k + 1] - 1 if k + 1 < len(edges) else None
+        chosen = (counts >= lo) & (counts <= (hi if hi is not None else np.inf))
+        yield lo, hi, torch.from_numpy(chosen)
 
 
 def piece_counts(
@@ -88,14 +129,10 @@ def spread_by_count(
     by ``counts`` at ``edges`` (ascending lower bounds) and measure each bucket."""
     if embedding.shape[0] < len(counts):
         raise ValueError(f"{len(counts)} piece counts but only {embedding.shape[0]} rows")
-    if list(edges) != sorted(set(edges)):
-        raise ValueError(f"edges must ascend without repeats, got {list(edges)}")
     rows = embedding[: len(counts)].detach().float().cpu()  # (T, d)
     out = []
-    for k, lo in enumerate(edges):
-        hi = edges[k + 1] - 1 if k + 1 < len(edges) else None
-        chosen = (counts >= lo) & (counts <= (hi if hi is not None else np.inf))
-        group = rows[torch.from_numpy(chosen)]  # (n, d)
+    for lo, hi, chosen in buckets(counts, edges):
+        group = rows[chosen]  # (n, d)
         if len(group):
             norm = float(group.norm(dim=1).mean())
             own = float((group - group.mean(dim=0)).norm(dim=1).mean())
@@ -103,3 +140,53 @@ def spread_by_count(
             norm = own = float("nan")
         out.append(SpreadRow(lo, hi, len(group), norm, own, mean_pairwise_cosine(group)))
     return out
+
+
+def adam_steps_by_count(
+    exp_avg: torch.Tensor,
+    exp_avg_sq: torch.Tensor,
+    eps: float,
+    counts: np.ndarray,
+    edges: Sequence[int] = EDGES,
+) -> list[AdamRow]:
+    """Bucket the first ``len(counts)`` rows of Adam's ``exp_avg`` and ``exp_avg_sq`` for
+    an embedding ``(V, d)`` by ``counts`` and measure each bucket (:class:`AdamRow`)."""
+    if exp_avg.shape != exp_avg_sq.shape or exp_avg.shape[0] < len(counts):
+        raise ValueError(
+            f"Adam state {tuple(exp_avg.shape)} / {tuple(exp_avg_sq.shape)} does not hold "
+            f"{len(counts)} embedding rows"
+        )
+    m = exp_avg[: len(counts)].detach().double().cpu()  # (T, d)
+    rms = exp_avg_sq[: len(counts)].detach().double().cpu().sqrt()  # (T, d)
+    out = []
+    for lo, hi, chosen in buckets(counts, edges):
+        if not bool(chosen.any()):
+            out.append(AdamRow(lo, hi, 0, float("nan"), float("nan")))
+            continue
+        step = m[chosen].abs() / (rms[chosen] + eps)
+        out.append(
+            AdamRow(lo, hi, int(chosen.sum()), float(rms[chosen].mean()), float(step.mean()))
+        )
+    return out
+
+
+def embedding_adam_state(
+    optimizer_state: Mapping, model: torch.nn.Module, optim: OptimConfig
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """``(exp_avg, exp_avg_sq, eps)`` of ``model.tok_emb.weight`` in an AdamW
+    ``state_dict`` (as a checkpoint stores it) built by training's
+    :func:`gato.train.param_groups` from ``optim``.
+
+    Raises:
+        ValueError: the state holds no Adam moments for the token embedding.
+    """
+    # training's grouping fixes the order in which the state numbers the parameters
+    for k, group in enumerate(param_groups(model, optim.weight_decay, optim.embedding_eps)):
+        for j, p in enumerate(group["params"]):
+            if p is model.tok_emb.weight:
+                saved = optimizer_state["param_groups"][k]
+                state = optimizer_state["state"].get(saved["params"][j])
+                if state is None or "exp_avg_sq" not in state:
+                    raise ValueError("the optimizer state holds no Adam moments for tok_emb")
+                return state["exp_avg"], state["exp_avg_sq"], float(saved.get("eps", optim.eps))
+    raise ValueError("the model has no token embedding among its parameters")

@@ -9,7 +9,9 @@ one markdown table: per bucket and checkpoint, the mean norm of the pieces' rows
 their own parts (row minus the bucket's mean row) and their mean pairwise cosine
 similarity (see ``gato/embedding_spread.py`` for why rows of rarely seen pieces can drift
 together). ``--rows input`` (default) reads the token embedding, ``--rows output`` the
-output head (the same matrix when the head is tied). Every checkpoint must use the same
+output head (the same matrix when the head is tied). ``--adam`` adds a table from each
+checkpoint's optimizer state: how large the token embedding's gradients are per bucket
+and how large a step Adam makes of them. Every checkpoint must use the same
 SentencePiece model.
 """
 
@@ -21,7 +23,13 @@ from pathlib import Path
 
 import torch
 
-from gato.embedding_spread import piece_counts, spread_by_count
+from gato.checkpoint import load_checkpoint
+from gato.embedding_spread import (
+    adam_steps_by_count,
+    embedding_adam_state,
+    piece_counts,
+    spread_by_count,
+)
 from gato.loading import load_trained
 from gato.model import Gato
 from gato.vl_metrics import training_dialogues
@@ -49,6 +57,12 @@ def main() -> int:
         choices=("input", "output"),
         default="input",
         help="the token embedding's rows (input) or the output head's (output)",
+    )
+    p.add_argument(
+        "--adam",
+        action="store_true",
+        help="then a second table from each checkpoint's optimizer state: per bucket the\n"
+        "token embedding's gradient RMS sqrt(v) and Adam's step |m| / (sqrt(v) + eps)",
     )
     args = p.parse_args()
     try:
@@ -79,6 +93,28 @@ def main() -> int:
         cells = " | ".join(
             f"{t[k].mean_norm:.2f} | {t[k].own_norm:.2f} | {t[k].mean_cosine:.2f}" for t in tables
         )
+        print(f"| {row.label} | {row.pieces:,} | {cells} |")
+    if not args.adam:
+        return 0
+
+    adam = []
+    for t in trained:
+        try:
+            ckpt = load_checkpoint(t.path)
+            if ckpt.optimizer is None or t.run is None:
+                raise ValueError(f"{t.path} has no optimizer state or run config")
+            m, v, eps = embedding_adam_state(ckpt.optimizer, t.model, t.run.optim)
+        except (FileNotFoundError, ValueError) as exc:
+            return fail(str(exc))
+        adam.append(adam_steps_by_count(m, v, eps, counts))
+    print(
+        "\nAdam's state for the token embedding: gradient RMS sqrt(v), step |m| / (sqrt(v) + eps)\n"
+    )
+    heads = " | ".join(f"{n}: gradient RMS | {n}: step" for n in names)
+    print(f"| times seen | pieces | {heads} |")
+    print("| --- | --- | " + " | ".join("--- | ---" for _ in names) + " |")
+    for k, row in enumerate(adam[0]):
+        cells = " | ".join(f"{t[k].grad_rms:.1e} | {t[k].step:.2f}" for t in adam)
         print(f"| {row.label} | {row.pieces:,} | {cells} |")
     return 0
 

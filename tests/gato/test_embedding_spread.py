@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from gato.config import load_preset
-from gato.embedding_spread import mean_pairwise_cosine, piece_counts, spread_by_count
+from gato.config import OptimConfig, load_preset
+from gato.embedding_spread import (
+    adam_steps_by_count,
+    embedding_adam_state,
+    mean_pairwise_cosine,
+    piece_counts,
+    spread_by_count,
+)
 from gato.loss import predicting, sequence_loss
 from gato.model import Gato
 from gato.sequence import Kind, TokenBatch
@@ -134,6 +140,37 @@ def test_an_embedding_eps_above_the_absent_rows_gradients_holds_them_and_not_the
     assert shown_eps > 0.8 * shown
 
 
+def test_adam_steps_by_count_measures_the_moments_of_each_bucket():
+    m = torch.tensor([[1e-6, -1e-6], [2e-3, 0.0], [5.0, 5.0]])  # the third row is no piece
+    v = torch.tensor([[1e-12, 1e-12], [1.6e-5, 1.6e-5], [1.0, 1.0]])
+    rows = adam_steps_by_count(m, v, 1e-8, np.array([0, 50]))
+    assert [(r.label, r.pieces) for r in rows[:3]] == [("0", 1), ("1-10", 0), ("11-100", 1)]
+    assert rows[0].grad_rms == pytest.approx(1e-6) and rows[0].step == pytest.approx(
+        1e-6 / (1e-6 + 1e-8)
+    )
+    assert rows[2].grad_rms == pytest.approx(4e-3) and rows[2].step == pytest.approx(0.25, rel=1e-5)
+    assert np.isnan(rows[1].grad_rms)  # an empty bucket
+    with pytest.raises(ValueError, match="does not hold 3 embedding rows"):
+        adam_steps_by_count(m[:2], v[:2], 1e-8, np.array([0, 50, 1]))
+
+
+@pytest.mark.parametrize("embedding_eps", [None, 1e-5])
+def test_embedding_adam_state_finds_the_token_embeddings_moments(embedding_eps):
+    torch.manual_seed(0)
+    model = Gato(CFG)
+    optim = OptimConfig(embedding_eps=embedding_eps)
+    opt = torch.optim.AdamW(param_groups(model, optim.weight_decay, embedding_eps), eps=optim.eps)
+    batch = text_batch(torch.Generator().manual_seed(0), SHOWN)
+    sequence_loss(model(batch, at=predicting(batch)), batch).loss.backward()
+    opt.step()
+    m, v, eps = embedding_adam_state(opt.state_dict(), model, optim)
+    assert torch.equal(m, opt.state[model.tok_emb.weight]["exp_avg"])
+    assert torch.equal(v, opt.state[model.tok_emb.weight]["exp_avg_sq"])
+    assert eps == (embedding_eps or optim.eps)
+    with pytest.raises(ValueError, match="no Adam moments for tok_emb"):
+        embedding_adam_state({**opt.state_dict(), "state": {}}, model, optim)
+
+
 def test_the_script_prints_a_table_of_two_checkpoints(tmp_path, text_data):
     run = tmp_path / "run"
     config = tmp_path / "run.toml"
@@ -169,6 +206,13 @@ def test_the_script_prints_a_table_of_two_checkpoints(tmp_path, text_data):
         for rows in ([], ["--rows", "output"])
     ]  # fmt: skip
     assert tables[0] != tables[1]
+    adam = subprocess.run([sys.executable, str(script), "--adam", str(run), str(untied)],
+                          capture_output=True, text=True)  # fmt: skip
+    assert adam.returncode == 0, adam.stderr
+    adam_lines = [line for line in adam.stdout.split("Adam's state")[1].splitlines()
+                  if line.startswith("| ")]  # fmt: skip
+    assert adam_lines[0].startswith("| times seen | pieces | run: gradient RMS | run: step |")
+    assert len(adam_lines) == 2 + 5
     missing = subprocess.run([sys.executable, str(script), str(tmp_path / "nothing")],
                              capture_output=True, text=True)  # fmt: skip
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1

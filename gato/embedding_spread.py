@@ -38,31 +38,43 @@ EDGES = (0, 1, 11, 101, 1001)
 
 
 @dataclass(frozen=True)
-class SpreadRow:
+class Bucket:
     """The text pieces a training text shows ``lo..hi`` times (``hi`` None: no upper bound).
 
     Attributes:
         pieces: how many pieces fall in the bucket.
-        mean_norm: mean L2 norm of their embedding rows.
-        own_norm: mean L2 norm of each row minus the bucket's mean row (its own part).
-        mean_cosine: mean cosine similarity over every pair of their rows (nan below 2).
     """
 
     lo: int
     hi: int | None
     pieces: int
+
+    @property
+    def label(self) -> str:
+        """``"0"``, ``"1-10"``, ``"> 1,000"``: how the bucket reads in a table."""
+        if self.hi == self.lo:
+            return f"{self.lo:,}"
+        return f"{self.lo:,}-{self.hi:,}" if self.hi is not None else f"> {self.lo - 1:,}"
+
+
+@dataclass(frozen=True)
+class SpreadRow(Bucket):
+    """How alike a bucket's embedding rows are.
+
+    Attributes:
+        mean_norm: mean L2 norm of their embedding rows.
+        own_norm: mean L2 norm of each row minus the bucket's mean row (its own part).
+        mean_cosine: mean cosine similarity over every pair of their rows (nan below 2).
+    """
+
     mean_norm: float
     own_norm: float
     mean_cosine: float
 
-    @property
-    def label(self) -> str:
-        return bucket_label(self.lo, self.hi)
-
 
 @dataclass(frozen=True)
-class AdamRow:
-    """Adam's state for the embedding rows of the pieces seen ``lo..hi`` times.
+class AdamRow(Bucket):
+    """Adam's state for a bucket's embedding rows.
 
     Attributes:
         grad_rms: mean over the rows' elements of ``sqrt(v)``, Adam's running RMS of
@@ -72,22 +84,8 @@ class AdamRow:
             gradient's scale.
     """
 
-    lo: int
-    hi: int | None
-    pieces: int
     grad_rms: float
     step: float
-
-    @property
-    def label(self) -> str:
-        return bucket_label(self.lo, self.hi)
-
-
-def bucket_label(lo: int, hi: int | None) -> str:
-    """``"0"``, ``"1-10"``, ``"> 1,000"``: how a count bucket reads in a table."""
-    if hi == lo:
-        return f"{lo:,}"
-    return f"{lo:,}-{hi:,}" if hi is not None else f"> {lo - 1:,}"
 
 
 def buckets(counts: np.ndarray, edges: Sequence[int] = EDGES):

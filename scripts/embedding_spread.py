@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 
 from gato.checkpoint import load_checkpoint
 from gato.embedding_spread import (
+    Bucket,
     adam_steps_by_count,
     embedding_adam_state,
     piece_counts,
@@ -47,6 +49,21 @@ def rows_of(model: Gato, which: str) -> torch.Tensor:
     if which == "output" and model.head is not None:
         return model.head.weight
     return model.tok_emb.weight
+
+
+def print_table(
+    names: Sequence[str],
+    columns: Sequence[str],
+    tables: Sequence[Sequence[Bucket]],
+    cells: Callable[[Bucket], str],
+) -> None:
+    """One markdown row per count bucket: its label and size, then ``cells`` of that
+    bucket for each checkpoint (``tables[i]`` is checkpoint ``names[i]``'s buckets)."""
+    heads = " | ".join(f"{n}: {c}" for n in names for c in columns)
+    print(f"| times seen | pieces | {heads} |")
+    print("| --- | --- | " + " | ".join("---" for _ in names for _ in columns) + " |")
+    for k, row in enumerate(tables[0]):
+        print(f"| {row.label} | {row.pieces:,} | " + " | ".join(cells(t[k]) for t in tables) + " |")
 
 
 def main() -> int:
@@ -86,14 +103,8 @@ def main() -> int:
     names = [path.name for path in args.checkpoints]  # the run (or step) directory's name
     print(f"{args.rows} rows; pieces counted in the training dialogues of {first.path} "
           f"({', '.join(sources)})\n")  # fmt: skip
-    heads = " | ".join(f"{n}: norm | {n}: own | {n}: cosine" for n in names)
-    print(f"| times seen | pieces | {heads} |")
-    print("| --- | --- | " + " | ".join("--- | --- | ---" for _ in names) + " |")
-    for k, row in enumerate(tables[0]):
-        cells = " | ".join(
-            f"{t[k].mean_norm:.2f} | {t[k].own_norm:.2f} | {t[k].mean_cosine:.2f}" for t in tables
-        )
-        print(f"| {row.label} | {row.pieces:,} | {cells} |")
+    spread_cells = lambda r: f"{r.mean_norm:.2f} | {r.own_norm:.2f} | {r.mean_cosine:.2f}"  # noqa: E731
+    print_table(names, ("norm", "own", "cosine"), tables, spread_cells)
     if not args.adam:
         return 0
 
@@ -110,12 +121,7 @@ def main() -> int:
     print(
         "\nAdam's state for the token embedding: gradient RMS sqrt(v), step |m| / (sqrt(v) + eps)\n"
     )
-    heads = " | ".join(f"{n}: gradient RMS | {n}: step" for n in names)
-    print(f"| times seen | pieces | {heads} |")
-    print("| --- | --- | " + " | ".join("--- | ---" for _ in names) + " |")
-    for k, row in enumerate(adam[0]):
-        cells = " | ".join(f"{t[k].grad_rms:.1e} | {t[k].step:.2f}" for t in adam)
-        print(f"| {row.label} | {row.pieces:,} | {cells} |")
+    print_table(names, ("gradient RMS", "step"), adam, lambda r: f"{r.grad_rms:.1e} | {r.step:.2f}")
     return 0
 
 

@@ -6,6 +6,9 @@
 #   scripts/generalist.sh            # what `make generalist` runs
 #   DATA=/big/disk RUN=runs/try2 scripts/generalist.sh
 #   ABLATIONS=0 scripts/generalist.sh    # skip the ablation runs
+#   TRAIN_ARGS="--set optim.embedding_eps=1e-5" RUN=runs/trial scripts/generalist.sh
+#       # a trial: more `gato train` flags (split at spaces) for the run and its
+#       # ablations alike, so the text-only and one-task models stay like-for-like
 #
 # Needs the offline text/image sources once: `make data-sources` (Debian packages).
 set -euo pipefail
@@ -22,6 +25,7 @@ EVAL_ENVS=${EVAL_ENVS:-25}                 # episodes played in lockstep (one ba
 ABLATIONS=${ABLATIONS:-1}
 PROMPTED_EPISODES=${PROMPTED_EPISODES:-$EVAL_EPISODES}  # the prompted evaluation
 ABLATION_DIR=${ABLATION_DIR:-$RUN-ablations}
+read -r -a TRAIN_ARGS <<<"${TRAIN_ARGS:-}"
 
 echo "== data: scenes, captions, corpus, dialogues, tokenizer"
 "$GATO" data all --data-dir "$DATA"
@@ -36,13 +40,14 @@ for task in pong breakout freeway boxing; do
         --out "$DATA/episodes/$task" --workers "$WORKERS"
 done
 
-# train CONFIG OUT [ARGS...]: a run of CONFIG under OUT (ARGS: more `gato train` flags),
-# continued with --resume if it has checkpoints
+# train CONFIG OUT: a run of CONFIG under OUT (with TRAIN_ARGS), continued with --resume
+# if it has checkpoints (the run keeps the settings it started with)
 train() {
     if compgen -G "$2/step_*" >/dev/null; then
         "$GATO" train --out "$2" --resume
     else
-        "$GATO" train --config "$1" --out "$2" --set "data.dir=\"$DATA\"" "${@:3}"
+        "$GATO" train --config "$1" --out "$2" --set "data.dir=\"$DATA\"" \
+            ${TRAIN_ARGS[@]+"${TRAIN_ARGS[@]}"}
     fi
 }
 

@@ -1,0 +1,93 @@
+"""`scripts/generalist.sh` (what `make generalist` runs), driven with a fake `gato` that
+logs its arguments: which commands it runs, with which flags, and what a re-run skips."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "generalist.sh"
+
+# Logs its argv as a JSON line; `train` leaves a checkpoint folder, `eval` its JSON file
+# and `eval-vl` prints JSON, as the real commands do.
+FAKE_GATO = """#!{python}
+import json, os, sys
+from pathlib import Path
+
+args = sys.argv[1:]
+with open(os.environ["FAKE_GATO_LOG"], "a") as f:
+    f.write(json.dumps(args) + "\\n")
+
+
+def option(name):
+    return args[args.index(name) + 1]
+
+
+if args[0] == "train":
+    Path(option("--out"), "step_00000010").mkdir(parents=True, exist_ok=True)
+elif args[0] == "eval":
+    Path(option("--json")).write_text("[]")
+elif args[0] == "eval-vl":
+    print("[]")
+"""
+
+
+def run_script(tmp_path: Path, **env: str) -> list[list[str]]:
+    """Run the script with the fake gato; the argv of every call it made, in order."""
+    gato = tmp_path / "gato"
+    gato.write_text(FAKE_GATO.format(python=sys.executable))
+    gato.chmod(0o755)
+    log = tmp_path / "calls.jsonl"
+    log.unlink(missing_ok=True)
+    full_env = {
+        **os.environ,
+        "GATO": str(gato),
+        "FAKE_GATO_LOG": str(log),
+        "DATA": str(tmp_path / "data"),
+        "RUN": str(tmp_path / "run"),
+        **env,
+    }
+    subprocess.run(
+        ["bash", str(SCRIPT)],
+        cwd=ROOT,
+        env=full_env,
+        check=True,
+        timeout=300,
+        capture_output=True,
+        text=True,
+    )
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def trains(calls: list[list[str]]) -> list[list[str]]:
+    return [c for c in calls if c[0] == "train"]
+
+
+def test_a_fresh_run_trains_the_recipe_and_every_ablation_from_their_configs(tmp_path):
+    calls = run_script(tmp_path)
+    configs = [c[c.index("--config") + 1] for c in trains(calls)]
+    assert configs[0] == "configs/cpu-generalist.toml"
+    assert "configs/ablations/text-only.toml" in configs
+    assert len(configs) == 7  # the generalist, five one-task models, text-only
+    for call in trains(calls):
+        assert "" not in call  # no empty argument where TRAIN_ARGS is unset
+        assert call[-2:] == ["--set", f'data.dir="{tmp_path / "data"}"']
+    evals = [c for c in calls if c[0] == "eval"]
+    assert any("--prompt-store" in c for c in evals)
+    assert [c[0] for c in calls].count("eval-vl") == 1
+
+
+def test_train_args_reach_the_run_and_its_ablations_alike(tmp_path):
+    calls = run_script(tmp_path, TRAIN_ARGS="--set optim.embedding_eps=1e-5 --set seed=3")
+    assert len(trains(calls)) == 7
+    for call in trains(calls):
+        assert call[-4:] == ["--set", "optim.embedding_eps=1e-5", "--set", "seed=3"]
+
+
+def test_a_rerun_resumes_the_runs_and_keeps_finished_evaluations(tmp_path):
+    run_script(tmp_path, ABLATIONS="0")
+    calls = run_script(tmp_path, ABLATIONS="0", TRAIN_ARGS="--set seed=3")
+    assert trains(calls) == [["train", "--out", str(tmp_path / "run"), "--resume"]]
+    assert not [c for c in calls if c[0] == "eval"]  # both evaluation files exist

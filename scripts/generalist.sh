@@ -12,6 +12,9 @@
 #
 # Needs the offline text/image sources once: `make data-sources` (Debian packages).
 set -euo pipefail
+# The whole script is one { ... } block: bash reads all of it before running any of it,
+# so editing this file while a run is under way cannot change what that run does.
+{
 GATO=${GATO:-.venv/bin/gato}
 DATA=${DATA:-data}
 RUN=${RUN:-runs/cpu-generalist}
@@ -111,3 +114,5 @@ fi
 # The investigations in docs/results/findings.md (DAgger rounds, noise injection for
 # Breakout, 8x8 patches, action dropout on and off) ran on the first version of this
 # recipe: `git checkout fcf9ed9 && scripts/generalist.sh` repeats them.
+exit
+}

@@ -25,6 +25,11 @@ def option(name):
     return args[args.index(name) + 1]
 
 
+edit = os.environ.get("FAKE_GATO_EDIT")
+if edit and args[:2] == ["data", "all"]:  # someone edits the script during the run
+    script = Path(edit)
+    script.write_text("# a new comment line\\n" * 3 + script.read_text())
+
 if args[0] == "train":
     Path(option("--out"), "step_00000010").mkdir(parents=True, exist_ok=True)
 elif args[0] == "eval":
@@ -34,8 +39,9 @@ elif args[0] == "eval-vl":
 """
 
 
-def run_script(tmp_path: Path, **env: str) -> list[list[str]]:
-    """Run the script with the fake gato; the argv of every call it made, in order."""
+def run_script(tmp_path: Path, script: Path = SCRIPT, **env: str) -> list[list[str]]:
+    """Run ``script`` with the fake gato; the argv of every call it made, in order."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     gato = tmp_path / "gato"
     gato.write_text(FAKE_GATO.format(python=sys.executable))
     gato.chmod(0o755)
@@ -49,15 +55,10 @@ def run_script(tmp_path: Path, **env: str) -> list[list[str]]:
         "RUN": str(tmp_path / "run"),
         **env,
     }
-    subprocess.run(
-        ["bash", str(SCRIPT)],
-        cwd=ROOT,
-        env=full_env,
-        check=True,
-        timeout=300,
-        capture_output=True,
-        text=True,
+    done = subprocess.run(
+        ["bash", str(script)], cwd=ROOT, env=full_env, timeout=300, capture_output=True, text=True
     )
+    assert done.returncode == 0, done.stderr[-2000:]
     return [json.loads(line) for line in log.read_text().splitlines()]
 
 
@@ -91,3 +92,15 @@ def test_a_rerun_resumes_the_runs_and_keeps_finished_evaluations(tmp_path):
     calls = run_script(tmp_path, ABLATIONS="0", TRAIN_ARGS="--set seed=3")
     assert trains(calls) == [["train", "--out", str(tmp_path / "run"), "--resume"]]
     assert not [c for c in calls if c[0] == "eval"]  # both evaluation files exist
+
+
+def test_editing_the_script_during_a_run_does_not_change_that_run(tmp_path):
+    expected = run_script(tmp_path / "plain", ABLATIONS="0")
+    copy = tmp_path / "generalist.sh"
+    copy.write_text(SCRIPT.read_text())
+    edited = run_script(tmp_path / "plain", copy, ABLATIONS="0", FAKE_GATO_EDIT=str(copy))
+    assert copy.read_text().startswith("# a new comment line")
+    assert edited[0] == ["data", "all", "--data-dir", str(tmp_path / "plain" / "data")]
+    # the same commands as the first run, bar the resumed training and kept evaluations
+    assert [c[:2] for c in edited if c[0] == "data"] == [c[:2] for c in expected if c[0] == "data"]
+    assert trains(edited) == [["train", "--out", str(tmp_path / "plain" / "run"), "--resume"]]

@@ -57,8 +57,17 @@ class ControlRow:
 
 
 def read_json(path: Path) -> dict | list | None:
-    """The parsed file, or None when it does not exist."""
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    """The parsed file, or None when it does not exist.
+
+    Raises ValueError for an interrupted ``gato eval`` report: its partial results must
+    not pass for the evaluation's.
+    """
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(data, dict) and data.get("interrupted"):
+        raise ValueError(f"{path}: an interrupted evaluation (partial results); run it again")
+    return data
 
 
 def control_rows(report: Mapping | None) -> dict[str, ControlRow]:

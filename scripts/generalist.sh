@@ -74,9 +74,10 @@ echo "== train"
 train "$CONFIG" "$RUN"
 
 echo "== evaluate"
-# evaluate JSON ARGS...: `gato eval ARGS --json JSON` unless JSON exists (finished ones are kept)
+# evaluate JSON ARGS...: `gato eval ARGS --json JSON` unless JSON holds a finished evaluation
+# (an interrupted one writes its partial results with "interrupted": true: run again)
 evaluate() {
-    if [[ -s $1 ]]; then echo "kept $1"; return; fi
+    if [[ -s $1 ]] && ! grep -q '"interrupted": true' "$1"; then echo "kept $1"; return; fi
     "$GATO" eval --episodes "$EVAL_EPISODES" --envs "$EVAL_ENVS" --seed "$EVAL_SEED" \
         --json "$@"
 }

@@ -27,7 +27,10 @@ def main() -> int:
     args = p.parse_args()
     if not (args.run / "eval.json").is_file():
         p.error(f"{args.run / 'eval.json'} not found (run `gato eval --json` first)")
-    print(results_markdown(args.run, args.ablations))
+    try:
+        print(results_markdown(args.run, args.ablations))
+    except ValueError as e:  # an interrupted evaluation among the files
+        p.error(str(e))
     if args.plots is not None:
         rows = read_metrics(args.run / "metrics.jsonl")
         keys = heldout_curve_keys(rows)

@@ -102,3 +102,11 @@ def test_the_committed_results_tables_are_what_the_committed_json_gives(run):
     blocks = [b.strip() for b in results_markdown(folder, folder / "ablations").split("\n\n")]
     missing = [b.splitlines()[0] for b in blocks if b and b not in docs]
     assert not missing, f"tables of docs/results/{run} not in the docs: {missing}"
+
+
+def test_an_interrupted_evaluation_is_refused_not_tabulated(tmp_path):
+    run = tmp_path / "run"
+    _write(run / "eval.json", {"tasks": [_task("pong", 6.0, 0.6)], "interrupted": False})
+    _write(run / "eval-prompted.json", {"tasks": [_task("pong", 7.0, 0.7)], "interrupted": True})
+    with pytest.raises(ValueError, match="eval-prompted.json: an interrupted evaluation"):
+        results_markdown(run)

@@ -104,3 +104,11 @@ def test_editing_the_script_during_a_run_does_not_change_that_run(tmp_path):
     # the same commands as the first run, bar the resumed training and kept evaluations
     assert [c[:2] for c in edited if c[0] == "data"] == [c[:2] for c in expected if c[0] == "data"]
     assert trains(edited) == [["train", "--out", str(tmp_path / "plain" / "run"), "--resume"]]
+
+
+def test_a_rerun_redoes_an_interrupted_evaluation(tmp_path):
+    run_script(tmp_path, ABLATIONS="0")
+    (tmp_path / "run" / "eval.json").write_text('{\n  "interrupted": true\n}\n')
+    calls = run_script(tmp_path, ABLATIONS="0")
+    jsons = [c[c.index("--json") + 1] for c in calls if c[0] == "eval"]
+    assert jsons == [str(tmp_path / "run" / "eval.json")]  # the prompted one is kept

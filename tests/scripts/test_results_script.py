@@ -1,0 +1,29 @@
+"""`scripts/results.py`: bad input gets one clear message and a non-zero exit."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_results(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "results.py"), *args],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_an_interrupted_evaluation_exits_with_one_message(tmp_path):
+    (tmp_path / "eval.json").write_text(json.dumps({"tasks": [], "interrupted": True}))
+    done = run_results("--run", str(tmp_path))
+    assert done.returncode == 2
+    assert "an interrupted evaluation (partial results); run it again" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_run_without_an_evaluation_exits_with_one_message(tmp_path):
+    done = run_results("--run", str(tmp_path))
+    assert done.returncode == 2
+    assert "eval.json not found" in done.stderr

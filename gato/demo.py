@@ -357,6 +357,8 @@ def score(plan: DemoPlan, trained, scores: Path, force: bool, stage: Stage) -> s
     specs = [registry.spec(t) for t in trained.tasks if t in registry.task_names()]
     n = plan.eval_episodes
     report = evaluate(trained, specs, n, envs=min(n, 8), seed=0)
+    if report.interrupted:  # partial scores are not written: the next run scores again
+        raise KeyboardInterrupt
     tok = trained.tokenizers
     size = checkpoint_image_size(tok, trained.run, trained.path)
     cap = scene_caption_scores(trained.model, with_image_size(tok, size), "test",

@@ -102,3 +102,20 @@ def test_second_run_skips_every_stage_and_leaves_artefacts_unchanged(first):
     assert again["seconds"] < sum(s.seconds for s in report.stages)  # no work redone
     assert again["chat_reply"] == report.chat_reply
     assert f"{report.captions[0][0]}\t{report.captions[0][2]}" in printed.getvalue()
+
+
+def test_an_interrupted_score_stage_writes_nothing_so_the_next_run_scores_again(
+    tmp_path, monkeypatch
+):
+    import gato.evaluate
+    from gato.demo import Stage, score
+    from gato.sampling import SamplingConfig
+
+    def interrupted(*args, **kwargs):
+        return gato.evaluate.EvalReport("ckpt", 0, 1, SamplingConfig(), interrupted=True)
+
+    monkeypatch.setattr(gato.evaluate, "evaluate", interrupted)
+    scores = tmp_path / "scores.json"
+    with pytest.raises(KeyboardInterrupt):
+        score(QUICK, type("Trained", (), {"tasks": []})(), scores, False, Stage("score"))
+    assert not scores.exists() and not scores.with_suffix(".txt").exists()

@@ -59,12 +59,15 @@ class ControlRow:
 def read_json(path: Path) -> dict | list | None:
     """The parsed file, or None when it does not exist.
 
-    Raises ValueError for an interrupted ``gato eval`` report: its partial results must
-    not pass for the evaluation's.
+    Raises ValueError naming the file when it is not JSON, and for an interrupted
+    ``gato eval`` report: its partial results must not pass for the evaluation's.
     """
     if not path.is_file():
         return None
-    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not JSON ({e})") from None
     if isinstance(data, dict) and data.get("interrupted"):
         raise ValueError(f"{path}: an interrupted evaluation (partial results); run it again")
     return data

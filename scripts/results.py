@@ -29,7 +29,7 @@ def main() -> int:
         p.error(f"{args.run / 'eval.json'} not found (run `gato eval --json` first)")
     try:
         print(results_markdown(args.run, args.ablations))
-    except ValueError as e:  # an interrupted evaluation among the files
+    except ValueError as e:  # a file that is not JSON, or an interrupted evaluation
         p.error(str(e))
     if args.plots is not None:
         rows = read_metrics(args.run / "metrics.jsonl")

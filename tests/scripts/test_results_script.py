@@ -27,3 +27,11 @@ def test_a_run_without_an_evaluation_exits_with_one_message(tmp_path):
     done = run_results("--run", str(tmp_path))
     assert done.returncode == 2
     assert "eval.json not found" in done.stderr
+
+
+def test_a_file_that_is_not_json_is_named_in_one_message(tmp_path):
+    (tmp_path / "eval.json").write_text('{"tasks": [')  # cut short
+    done = run_results("--run", str(tmp_path))
+    assert done.returncode == 2
+    assert f"{tmp_path / 'eval.json'}: not JSON" in done.stderr
+    assert "Traceback" not in done.stderr

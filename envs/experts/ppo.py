@@ -1,0 +1,143 @@
+"""Train a RAM policy expert with PPO (stable-baselines3) and export it to safetensors.
+
+``gato data train-expert pong --steps 3000000`` runs :func:`train`. stable-baselines3
+is needed only here (``pip install -e ".[rl]"``); playing the exported policy
+(:class:`gato.envs.experts.ram_policy.RamPolicyExpert`) needs only torch.
+
+The training envs are the task's game with the same dynamics as ``gato.envs.make``
+(ALE v5, full action set, sticky actions 0.25 per emulator frame, 4 frames per agent
+step, the 27,000-step cap) but with the ALE's own frame skip and RAM observations:
+nothing is rendered or resized, about twice as fast. The task env's random no-op
+starts are left out; sticky actions vary the episodes. Demonstrations are recorded
+in the task env itself (``gato data collect``), so its score filter judges them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import gymnasium as gym
+
+from gato.envs.experts.ram_policy import MlpPolicy, RamFeatures, RamPolicySpec
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """PPO's settings (the Atari settings of Schulman et al. 2017, a wider batch)."""
+
+    envs: int = 8  # parallel envs, one process each
+    n_steps: int = 256  # steps per env between updates
+    batch_size: int = 512
+    epochs: int = 4
+    lr: float = 2.5e-4
+    clip: float = 0.1
+    entropy: float = 0.01
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+
+
+def make_ram_env(spec: RamPolicySpec, seed: int) -> gym.Env:
+    """The spec's game with RAM observations seen through :class:`RamFeatures`."""
+    import ale_py
+
+    gym.register_envs(ale_py)
+    env = gym.make(
+        f"ALE/{spec.game}-v5",
+        frameskip=4,
+        repeat_action_probability=0.25,
+        full_action_space=True,
+        obs_type="ram",
+        max_episode_steps=27000,
+    )
+    env = RamFeatures(env, spec)
+    env.reset(seed=seed)
+    return env
+
+
+def export(sb3_policy, spec: RamPolicySpec) -> MlpPolicy:
+    """Copy the actor of stable-baselines3's ``ActorCriticPolicy`` into an :class:`MlpPolicy`."""
+    policy = MlpPolicy(spec)
+    src = [m for m in sb3_policy.mlp_extractor.policy_net if hasattr(m, "weight")]
+    src.append(sb3_policy.action_net)
+    dst = [m for m in policy.net if hasattr(m, "weight")]
+    if [tuple(m.weight.shape) for m in src] != [tuple(m.weight.shape) for m in dst]:
+        raise ValueError("the PPO actor's layers do not match the spec's hidden widths")
+    for s, d in zip(src, dst, strict=True):
+        d.weight.data.copy_(s.weight.data)
+        d.bias.data.copy_(s.bias.data)
+    return policy.eval()
+
+
+def _progress_callback(steps: int, enabled: bool):
+    """A tqdm bar over agent steps showing the mean return of the last 100 episodes."""
+    from stable_baselines3.common.callbacks import BaseCallback
+    from tqdm import tqdm
+
+    class Progress(BaseCallback):
+        def _on_training_start(self) -> None:
+            self.bar = tqdm(total=steps, desc="ppo", unit="step", disable=not enabled)
+
+        def _on_rollout_end(self) -> None:
+            returns = [e["r"] for e in self.model.ep_info_buffer]
+            self.bar.update(self.num_timesteps - self.bar.n)
+            if returns:
+                self.bar.set_postfix(ret=f"{sum(returns) / len(returns):.1f}")
+
+        def _on_step(self) -> bool:
+            return True
+
+        def _on_training_end(self) -> None:
+            self.bar.update(self.num_timesteps - self.bar.n)
+            self.bar.close()
+
+    return Progress()
+
+
+def train(
+    spec: RamPolicySpec,
+    steps: int,
+    out: str | Path,
+    *,
+    seed: int = 0,
+    config: PPOConfig = PPOConfig(),
+    progress: bool = True,
+) -> Path:
+    """Train a policy for ``steps`` agent steps (all envs together) and save it to ``out``."""
+    try:
+        from stable_baselines3 import PPO
+        from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecMonitor
+    except ImportError as e:
+        raise RuntimeError(
+            "training an expert needs stable-baselines3: pip install -e '.[rl]'"
+        ) from e
+    import functools
+
+    import torch
+
+    if steps <= 0:
+        raise ValueError("--steps must be positive")
+    torch.set_num_threads(1)  # a small MLP: the envs take the other cores
+    factories = [functools.partial(make_ram_env, spec, seed + i) for i in range(config.envs)]
+    vec = SubprocVecEnv(factories) if config.envs > 1 else DummyVecEnv(factories)
+    model = PPO(
+        "MlpPolicy",
+        VecMonitor(vec),
+        n_steps=config.n_steps,
+        batch_size=config.batch_size,
+        n_epochs=config.epochs,
+        learning_rate=config.lr,
+        clip_range=config.clip,
+        ent_coef=config.entropy,
+        gamma=config.gamma,
+        gae_lambda=config.gae_lambda,
+        policy_kwargs={"net_arch": list(spec.hidden)},
+        seed=seed,
+        device="cpu",
+        verbose=0,
+    )
+    try:
+        model.learn(steps, callback=_progress_callback(steps, progress))
+    finally:
+        vec.close()
+    return export(model.policy, spec).save(out)

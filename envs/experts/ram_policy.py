@@ -1,0 +1,196 @@
+"""Experts learned by reinforcement: a small MLP that reads object positions from RAM.
+
+The paper's experts are reinforcement-learning agents, so their action is a function
+of what they observe. Hand-written planners (``pong.py``) can win where simple
+reactive rules cannot, but a planner picks among equally good plans at random and
+acts on states it simulates, and no learner here has cloned one (see
+docs/results/findings.md). A policy trained by PPO on a few positions read from the
+emulator's RAM is reactive by construction: its greedy action is a fixed function
+of the last ``history`` steps' positions and its previous action, all of which the
+agent can see in its frames and its own action tokens.
+
+Features, shape ``(history * len(addresses) + len(actions),)`` float32: the
+positions of the last ``history`` agent steps, oldest first, each ``ram[a] / 128 - 1``
+(so in [-1, 1)), then a one-hot of the previous action (the first step repeats its
+positions and counts the previous action as ``actions[0]``). Actions are indices
+into ``actions``, full-action-set ids.
+
+Inference is plain torch (:class:`MlpPolicy`, weights in a safetensors file with its
+:class:`RamPolicySpec` in the metadata); training uses stable-baselines3's PPO
+(:mod:`gato.envs.experts.ppo`), needed only to make new weights.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from gato.envs.experts.base import Expert
+
+
+@dataclass(frozen=True)
+class RamPolicySpec:
+    """What a RAM policy reads and how it acts.
+
+    Attributes:
+        game: ALE game name ("Pong").
+        addresses: RAM bytes read each step (object positions).
+        history: agent steps of positions in the features.
+        actions: full-action-set ids the policy chooses among.
+        hidden: widths of the MLP's hidden layers (tanh).
+    """
+
+    game: str
+    addresses: tuple[int, ...]
+    history: int
+    actions: tuple[int, ...]
+    hidden: tuple[int, ...] = (128, 128)
+
+    @property
+    def n_features(self) -> int:
+        return self.history * len(self.addresses) + len(self.actions)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> RamPolicySpec:
+        d = json.loads(text)
+        return cls(
+            d["game"], tuple(d["addresses"]), int(d["history"]), tuple(d["actions"]),
+            tuple(d["hidden"]),
+        )  # fmt: skip
+
+
+# Pong: ball x (0 when no ball), ball y, our paddle y, the computer's paddle y (see
+# pong.py); NOOP, RIGHT (our paddle up), LEFT (down).
+PONG = RamPolicySpec("Pong", addresses=(49, 54, 51, 50), history=4, actions=(0, 3, 4))
+
+
+def positions(ram: np.ndarray, spec: RamPolicySpec) -> np.ndarray:
+    """The spec's RAM bytes scaled to [-1, 1): ``(len(addresses),)`` float32."""
+    return ram[list(spec.addresses)].astype(np.float32) / 128.0 - 1.0
+
+
+def features(history: Sequence[np.ndarray], last_action: int, spec: RamPolicySpec) -> np.ndarray:
+    """``(n_features,)`` float32 from the last ``spec.history`` positions (oldest first)."""
+    if len(history) != spec.history:
+        raise ValueError(f"need {spec.history} steps of positions, got {len(history)}")
+    one_hot = np.zeros(len(spec.actions), np.float32)
+    one_hot[last_action] = 1.0
+    return np.concatenate([*history, one_hot])
+
+
+class MlpPolicy(nn.Module):
+    """Features ``(B, n_features)`` -> action logits ``(B, len(actions))``; tanh MLP."""
+
+    def __init__(self, spec: RamPolicySpec) -> None:
+        super().__init__()
+        self.spec = spec
+        layers: list[nn.Module] = []
+        width = spec.n_features
+        for h in spec.hidden:
+            layers += [nn.Linear(width, h), nn.Tanh()]
+            width = h
+        layers.append(nn.Linear(width, len(spec.actions)))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the weights and the spec (metadata) to a safetensors file."""
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        state = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
+        save_file(state, str(tmp), metadata={"spec": self.spec.to_json()})
+        tmp.replace(path)  # a crash leaves the old file or the new one, never half of one
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> MlpPolicy:
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+        if "spec" not in meta:
+            raise ValueError(f"{path}: not a RAM policy (no spec in its metadata)")
+        policy = cls(RamPolicySpec.from_json(meta["spec"]))
+        policy.load_state_dict(load_file(str(path)))
+        return policy.eval()
+
+
+class RamFeatures(gym.Wrapper):
+    """An ALE env seen through a RAM policy's features and actions (for training).
+
+    Observation ``Box(-1, 1, (n_features,), float32)``; action ``Discrete(len(actions))``,
+    played as ``spec.actions[a]``. Rewards and episode ends are the env's.
+    """
+
+    def __init__(self, env: gym.Env, spec: RamPolicySpec) -> None:
+        super().__init__(env)
+        self.policy_spec = spec
+        self.action_space = gym.spaces.Discrete(len(spec.actions))
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (spec.n_features,), np.float32)
+        self._history: list[np.ndarray] = []
+        self._last = 0
+
+    def _features(self) -> np.ndarray:
+        return features(self._history, self._last, self.policy_spec)
+
+    def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict]:
+        _, info = self.env.reset(**kwargs)
+        self._history = [
+            positions(self.env.unwrapped.ale.getRAM(), self.policy_spec)
+        ] * self.policy_spec.history
+        self._last = 0
+        return self._features(), info
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+        _, reward, terminated, truncated, info = self.env.step(
+            self.policy_spec.actions[int(action)]
+        )
+        self._history = self._history[1:] + [
+            positions(self.env.unwrapped.ale.getRAM(), self.policy_spec)
+        ]
+        self._last = int(action)
+        return self._features(), float(reward), terminated, truncated, info
+
+
+class RamPolicyExpert(Expert):
+    """Plays a trained :class:`MlpPolicy` greedily from the env's RAM (deterministic).
+
+    The same state always gets the same action, so its demonstrations carry no
+    tie-breaking noise for a learner to chase; sticky actions and no-op starts vary
+    the episodes.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.policy = MlpPolicy.load(path)
+        self.spec = self.policy.spec
+        self._history: list[np.ndarray] = []
+        self._last = 0
+
+    def reset(self, env: gym.Env, rng: np.random.Generator) -> None:
+        super().reset(env, rng)
+        self._history, self._last = [], 0  # filled from the first observed state
+
+    @torch.no_grad()
+    def act(self, env: gym.Env, obs: Any) -> int:
+        now = positions(env.unwrapped.ale.getRAM(), self.spec)
+        self._history = (self._history or [now] * self.spec.history)[1:] + [now]
+        x = torch.from_numpy(features(self._history, self._last, self.spec))[None]  # (1, F)
+        self._last = int(self.policy(x).argmax(-1))
+        return self.spec.actions[self._last]

@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+import torch
+
+from gato.envs.experts.ram_policy import (
+    PONG,
+    MlpPolicy,
+    RamPolicyExpert,
+    RamPolicySpec,
+    features,
+    positions,
+)
+
+
+def test_positions_scale_ram_bytes_to_minus_one_one():
+    ram = np.zeros(128, np.uint8)
+    ram[49], ram[54], ram[51], ram[50] = 0, 128, 255, 64
+    assert positions(ram, PONG).tolist() == pytest.approx([-1.0, 0.0, 255 / 128 - 1, -0.5])
+
+
+def test_features_are_history_oldest_first_then_previous_action_one_hot():
+    hist = [np.full(4, i, np.float32) for i in range(4)]
+    f = features(hist, 2, PONG)
+    assert f.shape == (PONG.n_features,) == (19,)
+    assert f[:16].tolist() == [0] * 4 + [1] * 4 + [2] * 4 + [3] * 4
+    assert f[16:].tolist() == [0, 0, 1]
+    with pytest.raises(ValueError, match="4 steps"):
+        features(hist[:3], 0, PONG)
+
+
+def test_policy_file_round_trips_weights_and_spec(tmp_path):
+    spec = RamPolicySpec("Pong", (49, 54), history=2, actions=(0, 3, 4), hidden=(8,))
+    policy = MlpPolicy(spec)
+    path = policy.save(tmp_path / "p.safetensors")
+    loaded = MlpPolicy.load(path)
+    assert loaded.spec == spec
+    x = torch.randn(5, spec.n_features)
+    assert torch.equal(loaded(x), policy(x))
+
+
+def test_loading_a_file_without_a_spec_is_refused(tmp_path):
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "x.safetensors"))
+    with pytest.raises(ValueError, match="not a RAM policy"):
+        MlpPolicy.load(tmp_path / "x.safetensors")
+
+
+def test_expert_acts_as_the_policy_on_the_training_wrappers_features(tmp_path):
+    from gato.envs.experts.ppo import make_ram_env
+
+    torch.manual_seed(0)
+    path = MlpPolicy(PONG).save(tmp_path / "pong.safetensors")
+    policy, expert = MlpPolicy.load(path), RamPolicyExpert(path)
+    env = make_ram_env(PONG, seed=0)
+    feats, _ = env.reset(seed=3)
+    expert.reset(env, np.random.default_rng(0))
+    chosen = set()
+    for _ in range(200):
+        action = expert.act(env, None)
+        want = int(policy(torch.from_numpy(feats)[None]).argmax(-1))
+        assert action == PONG.actions[want]
+        chosen.add(want)
+        feats, *_ = env.step(want)
+    assert len(chosen) > 1  # the features change what it does: not a constant policy

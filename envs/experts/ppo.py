@@ -1,6 +1,6 @@
 """Train a RAM policy expert with PPO (stable-baselines3) and export it to safetensors.
 
-``gato data train-expert pong --steps 3000000`` runs :func:`train`. stable-baselines3
+``train(PONG, 3_000_000, "pong.safetensors")`` (no CLI command yet). stable-baselines3
 is needed only here (``pip install -e ".[rl]"``); playing the exported policy
 (:class:`gato.envs.experts.ram_policy.RamPolicyExpert`) needs only torch.
 

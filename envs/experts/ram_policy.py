@@ -89,6 +89,15 @@ def features(history: Sequence[np.ndarray], last_action: int, spec: RamPolicySpe
     return np.concatenate([*history, one_hot])
 
 
+def advance(history: list[np.ndarray], now: np.ndarray, spec: RamPolicySpec) -> list[np.ndarray]:
+    """The last ``spec.history`` positions after ``now`` (from empty: ``now`` repeated).
+
+    The one rule for both the training view (:class:`RamFeatures`) and the expert, so
+    what the policy was trained on and what it plays from cannot drift apart.
+    """
+    return (history or [now] * spec.history)[1:] + [now]
+
+
 class MlpPolicy(nn.Module):
     """Features ``(B, n_features)`` -> action logits ``(B, len(actions))``; tanh MLP."""
 
@@ -147,24 +156,24 @@ class RamFeatures(gym.Wrapper):
         self._history: list[np.ndarray] = []
         self._last = 0
 
+    def _see(self) -> None:
+        now = positions(self.env.unwrapped.ale.getRAM(), self.policy_spec)
+        self._history = advance(self._history, now, self.policy_spec)
+
     def _features(self) -> np.ndarray:
         return features(self._history, self._last, self.policy_spec)
 
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict]:
         _, info = self.env.reset(**kwargs)
-        self._history = [
-            positions(self.env.unwrapped.ale.getRAM(), self.policy_spec)
-        ] * self.policy_spec.history
-        self._last = 0
+        self._history, self._last = [], 0
+        self._see()
         return self._features(), info
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
         _, reward, terminated, truncated, info = self.env.step(
             self.policy_spec.actions[int(action)]
         )
-        self._history = self._history[1:] + [
-            positions(self.env.unwrapped.ale.getRAM(), self.policy_spec)
-        ]
+        self._see()
         self._last = int(action)
         return self._features(), float(reward), terminated, truncated, info
 
@@ -190,7 +199,7 @@ class RamPolicyExpert(Expert):
     @torch.no_grad()
     def act(self, env: gym.Env, obs: Any) -> int:
         now = positions(env.unwrapped.ale.getRAM(), self.spec)
-        self._history = (self._history or [now] * self.spec.history)[1:] + [now]
+        self._history = advance(self._history, now, self.spec)
         x = torch.from_numpy(features(self._history, self._last, self.spec))[None]  # (1, F)
         self._last = int(self.policy(x).argmax(-1))
         return self.spec.actions[self._last]

@@ -115,6 +115,10 @@ def make_files(root: Path, text_data: Path) -> None:
     rewrite(root / "badkey", "config.json", json.dumps(cfg).encode())
     (root / "pickled" / "extra_state.pt").write_bytes(pickle.dumps(_Evil()))
 
+    from gato.envs.experts.ram_policy import PONG, MlpPolicy
+
+    MlpPolicy(PONG).save(root / "pong.safetensors")
+
     (root / "not-an-image.png").write_text("this is text, not a PNG")
     write_png(root / "one.png", 1, 1)
     write_png(root / "big.png", 10_000, 10_000)
@@ -192,6 +196,59 @@ CASES = {
         ("data", "collect", "--task", "pongg", "--episodes", "1", "--out", "store"),
         2,
         "unknown task 'pongg'; known tasks: pong,",
+    ),
+    "expert file that is not a policy": Case(
+        (
+            "data",
+            "collect",
+            "--task",
+            "pong",
+            "--episodes",
+            "1",
+            "--out",
+            "s",
+            "--expert",
+            "file-ckpt",
+        ),
+        2,
+        "file-ckpt: not a safetensors file",
+    ),  # fmt: skip
+    "missing expert file": Case(
+        (
+            "data",
+            "collect",
+            "--task",
+            "pong",
+            "--episodes",
+            "1",
+            "--out",
+            "s",
+            "--expert",
+            "nope.safetensors",
+        ),
+        2,
+        "nope.safetensors: no such file",
+    ),  # fmt: skip
+    "expert of another game": Case(
+        (
+            "data",
+            "collect",
+            "--task",
+            "cartpole",
+            "--episodes",
+            "1",
+            "--out",
+            "s",
+            "--expert",
+            "pong.safetensors",
+        ),
+        2,
+        "this RAM policy plays ALE/Pong, not CartPole-v1",
+    ),  # fmt: skip
+    "train-expert over an existing file": Case(
+        ("data", "train-expert", "--game", "pong", "--out", "file-ckpt"),
+        2,
+        "file-ckpt exists: pass --force to overwrite it",
     ),
     "unknown task (scores)": Case(
         ("scores", "--tasks", "cartpole,pongg"), 2, "unknown task 'pongg'"

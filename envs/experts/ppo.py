@@ -69,20 +69,28 @@ def export(sb3_policy, spec: RamPolicySpec) -> MlpPolicy:
     return policy.eval()
 
 
-def _progress_callback(steps: int, enabled: bool):
-    """A tqdm bar over agent steps showing the mean return of the last 100 episodes."""
+def _progress_callback(steps: int, enabled: bool, save_every: int, save):
+    """A tqdm bar over agent steps showing the mean return of the last 100 episodes.
+
+    Every ``save_every`` agent steps (0: never) it calls ``save(policy)``, so a long run
+    that is stopped still leaves its latest policy behind.
+    """
     from stable_baselines3.common.callbacks import BaseCallback
     from tqdm import tqdm
 
     class Progress(BaseCallback):
         def _on_training_start(self) -> None:
             self.bar = tqdm(total=steps, desc="ppo", unit="step", disable=not enabled)
+            self.saved = 0  # agent steps at the last save
 
         def _on_rollout_end(self) -> None:
             returns = [e["r"] for e in self.model.ep_info_buffer]
             self.bar.update(self.num_timesteps - self.bar.n)
             if returns:
                 self.bar.set_postfix(ret=f"{sum(returns) / len(returns):.1f}")
+            if save_every and self.num_timesteps - self.saved >= save_every:
+                save(self.model.policy)
+                self.saved = self.num_timesteps
 
         def _on_step(self) -> bool:
             return True
@@ -102,8 +110,13 @@ def train(
     seed: int = 0,
     config: PPOConfig = PPOConfig(),
     progress: bool = True,
+    save_every: int = 0,
 ) -> Path:
-    """Train a policy for ``steps`` agent steps (all envs together) and save it to ``out``."""
+    """Train a policy for ``steps`` agent steps (all envs together) and save it to ``out``.
+
+    ``save_every`` > 0 also writes ``out`` every that many agent steps on the way (each
+    write atomic), so a stopped run keeps its latest policy.
+    """
     try:
         from stable_baselines3 import PPO
         from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecMonitor
@@ -124,7 +137,7 @@ def train(
         "MlpPolicy",
         VecMonitor(vec),
         n_steps=config.n_steps,
-        batch_size=config.batch_size,
+        batch_size=min(config.batch_size, config.n_steps * config.envs),  # <= one rollout
         n_epochs=config.epochs,
         learning_rate=config.lr,
         clip_range=config.clip,
@@ -137,7 +150,11 @@ def train(
         verbose=0,
     )
     try:
-        model.learn(steps, callback=_progress_callback(steps, progress))
+
+        def save(sb3_policy) -> None:
+            export(sb3_policy, spec).save(out)
+
+        model.learn(steps, callback=_progress_callback(steps, progress, save_every, save))
     finally:
         vec.close()
     return export(model.policy, spec).save(out)

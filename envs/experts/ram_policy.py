@@ -74,6 +74,9 @@ class RamPolicySpec:
 # pong.py); NOOP, RIGHT (our paddle up), LEFT (down).
 PONG = RamPolicySpec("Pong", addresses=(49, 54, 51, 50), history=4, actions=(0, 3, 4))
 
+# The games a RAM policy can be trained for (`gato data train-expert --game`), by task name.
+SPECS: dict[str, RamPolicySpec] = {"pong": PONG}
+
 
 def positions(ram: np.ndarray, spec: RamPolicySpec) -> np.ndarray:
     """The spec's RAM bytes scaled to [-1, 1): ``(len(addresses),)`` float32."""
@@ -96,6 +99,14 @@ def advance(history: list[np.ndarray], now: np.ndarray, spec: RamPolicySpec) -> 
     what the policy was trained on and what it plays from cannot drift apart.
     """
     return (history or [now] * spec.history)[1:] + [now]
+
+
+def env_game(env: gym.Env) -> str | None:
+    """The ALE game an env plays (``"Pong"`` for ``ALE/Pong-v5``), None if not an ALE env."""
+    env_spec = env.unwrapped.spec
+    if env_spec is None or not env_spec.id.startswith("ALE/"):
+        return None
+    return env_spec.id.removeprefix("ALE/").split("-")[0]
 
 
 class MlpPolicy(nn.Module):
@@ -132,8 +143,13 @@ class MlpPolicy(nn.Module):
         from safetensors import safe_open
         from safetensors.torch import load_file
 
-        with safe_open(str(path), "pt") as f:
-            meta = f.metadata() or {}
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: no such RAM policy file")
+        try:
+            with safe_open(str(path), "pt") as f:
+                meta = f.metadata() or {}
+        except Exception as e:  # safetensors' own error type is not a ValueError
+            raise ValueError(f"{path}: not a safetensors file ({e})") from e
         if "spec" not in meta:
             raise ValueError(f"{path}: not a RAM policy (no spec in its metadata)")
         policy = cls(RamPolicySpec.from_json(meta["spec"]))
@@ -194,6 +210,9 @@ class RamPolicyExpert(Expert):
 
     def reset(self, env: gym.Env, rng: np.random.Generator) -> None:
         super().reset(env, rng)
+        if env_game(env) != self.spec.game:
+            other = env.unwrapped.spec.id if env.unwrapped.spec else type(env.unwrapped).__name__
+            raise ValueError(f"this RAM policy plays ALE/{self.spec.game}, not {other}")
         self._history, self._last = [], 0  # filled from the first observed state
 
     @torch.no_grad()

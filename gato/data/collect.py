@@ -25,6 +25,11 @@ store 2 with the new checkpoint, and so on. The recorded sequence is not a traje
 of its recorded actions (the env was stepped with the learner's); action dropout
 (``train.action_dropout``) keeps the model from leaning on those action tokens.
 
+A trained expert (``expert_file``, a RAM policy from ``gato data train-expert``) can play
+or label instead of the task's scripted one; its resolved path is part of the manifest.
+The score filter still measures against the registry's expert score, so a weaker
+expert needs a lower ``--min-score-frac`` (0 keeps all).
+
 Noise injection (DART, Laskey et al. 2017; ``explore=(p, hold)``) needs no checkpoint:
 the expert plays, but on each step with probability ``p`` a uniform random action is
 held for 1..``hold`` steps (:class:`gato.envs.perturb.Perturbed`), and a clean expert
@@ -94,8 +99,18 @@ def min_return_for(task: str, min_score_frac: float) -> float | None:
 Explore = tuple[float, int]  # (probability a detour starts on a step, its longest hold)
 
 # One env, expert (and DAgger learner or perturbed expert) per worker process, reused
-# across its episodes.
-_CACHE: dict[tuple[str, str | None, Explore | None], tuple[gym.Env, Expert, Expert | None]] = {}
+# across its episodes. Key: (task, dagger, explore, expert_file).
+_Key = tuple[str, str | None, Explore | None, str | None]
+_CACHE: dict[_Key, tuple[gym.Env, Expert, Expert | None]] = {}
+
+
+def task_expert(task: str, expert_file: str | None = None) -> Expert:
+    """The task's scripted expert, or the RAM policy in ``expert_file`` when given."""
+    if expert_file is None:
+        return expert(task)
+    from gato.envs.experts.ram_policy import RamPolicyExpert
+
+    return RamPolicyExpert(expert_file)
 
 
 def model_player(checkpoint: str | Path, task: str, threads: int | None = None) -> Expert:
@@ -111,22 +126,26 @@ def model_player(checkpoint: str | Path, task: str, threads: int | None = None) 
     return ModelPlayer(Policy(trained.model, trained.tokenizers, trained.task_spec(task)))
 
 
-def _players(task: str, dagger: str | None, explore: Explore | None) -> Expert | None:
+def _players(
+    task: str, dagger: str | None, explore: Explore | None, expert_file: str | None
+) -> Expert | None:
     """Who plays instead of the expert: the DAgger learner, the perturbed expert or nobody."""
     if dagger is not None:
         return model_player(dagger, task, threads=1)
     if explore is not None:
-        return Perturbed(expert(task), *explore)
+        return Perturbed(task_expert(task, expert_file), *explore)
     return None
 
 
 def _attempt(
-    args: tuple[str, str, int, int, float | None, int, str | None, Explore | None],
+    args: tuple[str, str, int, int, float | None, int, str | None, Explore | None, str | None],
 ) -> Attempt:
-    task, out, attempt, seed, min_return, chunk_steps, dagger, explore = args
-    key = (task, dagger, explore)
+    task, out, attempt, seed, min_return, chunk_steps, dagger, explore, expert_file = args
+    key = (task, dagger, explore, expert_file)
     if key not in _CACHE:
-        _CACHE[key] = (make(task), expert(task), _players(task, dagger, explore))
+        _CACHE[key] = (
+            make(task), task_expert(task, expert_file), _players(task, dagger, explore, expert_file)
+        )  # fmt: skip
     env, policy, player = _CACHE[key]
     if player is None:
         episode = rollout(env, policy, seed, task)
@@ -157,6 +176,7 @@ def collect(
     max_attempts: int | None = None,
     dagger: str | Path | None = None,
     explore: Explore | None = None,
+    expert_file: str | Path | None = None,
 ) -> CollectSummary:
     """Collect until the store at ``out`` holds ``episodes`` kept expert episodes of ``task``.
 
@@ -167,6 +187,8 @@ def collect(
     while the expert labels (see the module docstring); every episode is kept.
     ``explore``: ``(p, hold)``, the expert plays with random detours while a clean
     expert labels (noise injection, see the module docstring); every episode is kept.
+    ``expert_file``: a trained RAM policy that plays (or labels) instead of the task's
+    scripted expert.
     """
     from tqdm import tqdm
 
@@ -175,19 +197,34 @@ def collect(
     spec(task)  # unknown task -> ValueError
     if explore is not None and dagger is not None:
         raise ValueError("--explore and --dagger are two ways to pick who plays: use one")
+    if expert_file is not None:
+        import numpy as np
+
+        expert_file = str(Path(expert_file).resolve())
+        if not Path(expert_file).is_file():
+            raise FileNotFoundError(f"--expert {expert_file}: no such file")
+        player = task_expert(task, expert_file)  # not a RAM policy -> ValueError
+        env = make(task)
+        try:  # another game's -> ValueError, before any write
+            player.reset(env, np.random.default_rng(0))
+        finally:
+            env.close()
     labelled = "--explore" if explore is not None else "--dagger" if dagger is not None else None
     if labelled and ((min_score_frac or 0) > 0 or min_return is not None):
         raise ValueError(f"{labelled} keeps every episode (the returns are not the expert's): "
                          "drop --min-score-frac")  # fmt: skip
     if explore is not None:
         explore = (float(explore[0]), int(explore[1]))
-        Perturbed(expert(task), *explore)  # bad p or hold -> ValueError, before any write
+        # bad p or hold -> ValueError, before any write
+        Perturbed(task_expert(task, expert_file), *explore)
     elif dagger is not None:
         from gato.checkpoint import resolve_checkpoint
 
         dagger = str(resolve_checkpoint(dagger))  # a run directory: its newest, recorded
         if workers == 1:  # load (and check) it here once; workers load their own
-            _CACHE[task, dagger, None] = (make(task), expert(task), model_player(dagger, task))
+            _CACHE[task, dagger, None, expert_file] = (
+                make(task), task_expert(task, expert_file), model_player(dagger, task)
+            )  # fmt: skip
     elif min_return is None:
         min_return = min_return_for(task, 0.8 if min_score_frac is None else min_score_frac)
     writer = StoreWriter(out, task)
@@ -196,14 +233,15 @@ def collect(
         "min_return": min_return,
         "dagger": dagger,
         "explore": None if explore is None else list(explore),
+        "expert_file": expert_file,
     }
     if writer.manifest is not None:
         before = {k: writer.manifest.collection.get(k) for k in params}
         if before != params:
             raise ValueError(
                 f"{out} was collected with {before}, not {params}: "
-                "pass the same --seed/--min-score-frac/--dagger/--explore to continue, or use "
-                "another --out"
+                "pass the same --seed/--min-score-frac/--dagger/--expert/--explore to continue, "
+                "or use another --out"
             )
         collection = writer.manifest.collection
     else:
@@ -218,7 +256,9 @@ def collect(
         total=episodes, initial=min(start_kept, episodes), desc=f"collect {task}",
         unit="ep", disable=not progress,
     )  # fmt: skip
-    results = _attempts(task, out, seed, next_attempt, min_return, writer, workers, dagger, explore)
+    results = _attempts(
+        task, out, seed, next_attempt, min_return, writer, workers, dagger, explore, expert_file
+    )
     try:
         while len(writer) < episodes:
             if next_attempt - first_attempt >= budget:
@@ -267,10 +307,11 @@ def _attempts(
     workers: int,
     dagger: str | None,
     explore: Explore | None,
+    expert_file: str | None,
 ) -> Iterator[Attempt]:
     """Attempts ``first, first + 1, ...`` in order, played by ``workers`` processes."""
     chunk = writer.chunk_steps
-    job = lambda a: (task, str(out), a, seed + a, min_return, chunk, dagger, explore)  # noqa: E731
+    job = lambda a: (task, str(out), a, seed + a, min_return, chunk, dagger, explore, expert_file)  # noqa: E731
     if workers == 1:
         a = first
         while True:

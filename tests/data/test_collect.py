@@ -1,5 +1,6 @@
 """``gato data collect --dagger``: the checkpoint plays, the expert labels its states;
-``--explore``: the expert plays with random detours, a clean expert labels.
+``--explore``: the expert plays with random detours, a clean expert labels;
+``--expert FILE``: a trained RAM policy plays instead of the scripted expert.
 
 (Plain expert collection, filtering and resuming are tested with the store in
 ``test_store.py``.)
@@ -167,3 +168,39 @@ def test_explore_stores_are_the_same_for_any_number_of_workers(tmp_path):
     for a, b in zip(EpisodeStore(tmp_path / "one"), EpisodeStore(tmp_path / "two"), strict=True):
         np.testing.assert_array_equal(a.actions, b.actions)
         np.testing.assert_array_equal(a.rewards, b.rewards)
+
+
+@pytest.fixture(scope="module")
+def ram_policy(tmp_path_factory):
+    """A small untrained Pong RAM policy (it moves the paddle, and loses)."""
+    from gato.envs.experts.ram_policy import MlpPolicy, RamPolicySpec
+
+    torch.manual_seed(0)
+    spec = RamPolicySpec("Pong", (49, 54, 51, 50), history=2, actions=(0, 3, 4), hidden=(8,))
+    return MlpPolicy(spec).save(tmp_path_factory.mktemp("expert") / "pong.safetensors")
+
+
+def test_a_ram_policy_plays_instead_of_the_scripted_expert(ram_policy, tmp_path):
+    from gato.envs.experts.ram_policy import RamPolicyExpert
+
+    out = tmp_path / "store"
+    summary = collect("pong", 1, out, seed=7, min_score_frac=0, expert_file=ram_policy,
+                      progress=False)  # fmt: skip
+    assert summary.episodes == 1
+    assert read_manifest(out).collection["expert_file"] == str(ram_policy.resolve())
+    episode = next(iter(EpisodeStore(out)))
+    again = rollout(envs.make("pong"), RamPolicyExpert(ram_policy), 7)
+    np.testing.assert_array_equal(episode.actions, again.actions)
+    np.testing.assert_array_equal(episode.rewards, again.rewards)
+    scripted = rollout(envs.make("pong"), envs.expert("pong"), 7)
+    assert not np.array_equal(episode.actions[:200], scripted.actions[:200])
+    # Resuming needs the same expert: the scripted one would mix two experts in one store.
+    with pytest.raises(ValueError, match=r"pong.safetensors'}, not \{.*'expert_file': None"):
+        collect("pong", 2, out, seed=7, min_score_frac=0, progress=False)
+
+
+def test_a_ram_policy_for_another_game_is_refused_before_any_write(ram_policy, tmp_path):
+    with pytest.raises(ValueError, match="plays ALE/Pong, not ALE/Breakout-v5"):
+        collect("breakout", 1, tmp_path / "s", min_score_frac=0, expert_file=ram_policy,
+                progress=False)  # fmt: skip
+    assert not (tmp_path / "s").exists()

@@ -32,3 +32,30 @@ def test_train_writes_a_loadable_policy(tmp_path):
     policy = MlpPolicy.load(path)
     assert policy.spec == SPEC
     assert policy(torch.zeros(1, SPEC.n_features)).shape == (1, 3)
+
+
+def test_train_saves_the_policy_on_the_way_when_asked(tmp_path, monkeypatch):
+    saves = []
+    real_save = MlpPolicy.save
+    monkeypatch.setattr(
+        MlpPolicy, "save", lambda self, path: saves.append(path) or real_save(self, path)
+    )
+    config = PPOConfig(envs=1, n_steps=64, batch_size=32, epochs=1)
+    out = tmp_path / "pong.safetensors"
+    train(SPEC, 256, out, config=config, progress=False, save_every=128)
+    assert saves == [out] * 3  # after 128 and 256 steps, then the final save
+
+
+def test_cli_train_expert_writes_a_policy_and_refuses_to_overwrite_it(tmp_path, capsys):
+    from gato.cli import main
+
+    out = tmp_path / "pong.safetensors"
+    argv = ["data", "train-expert", "--game", "pong", "--out", str(out), "--steps", "256",
+            "--envs", "1"]  # fmt: skip
+    assert main(argv) == 0
+    assert f"{out}: pong policy after 256 agent steps" in capsys.readouterr().out
+    assert MlpPolicy.load(out).spec.game == "Pong"
+    before = out.read_bytes()
+    assert main(argv) == 2
+    assert "exists: pass --force" in capsys.readouterr().err
+    assert out.read_bytes() == before

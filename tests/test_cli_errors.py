@@ -227,7 +227,7 @@ CASES = {
             "nope.safetensors",
         ),
         2,
-        "nope.safetensors: no such file",
+        "nope.safetensors: no such file, nor a shipped policy",
     ),  # fmt: skip
     "expert of another game": Case(
         (

@@ -77,6 +77,25 @@ PONG = RamPolicySpec("Pong", addresses=(49, 54, 51, 50), history=4, actions=(0, 
 # The games a RAM policy can be trained for (`gato data train-expert --game`), by task name.
 SPECS: dict[str, RamPolicySpec] = {"pong": PONG}
 
+# Trained policies shipped with the package (``NAME.safetensors``), usable by name.
+SHIPPED = Path(__file__).parent / "weights"
+
+
+def shipped_policies() -> list[str]:
+    """The names of the policies shipped in :data:`SHIPPED`."""
+    return sorted(p.stem for p in SHIPPED.glob("*.safetensors"))
+
+
+def policy_file(name_or_path: str | Path) -> Path:
+    """A policy file: ``name_or_path`` if it is a file, else the shipped policy of that name."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path.resolve()
+    if path.name == str(name_or_path) and (SHIPPED / f"{path.name}.safetensors").is_file():
+        return SHIPPED / f"{path.name}.safetensors"
+    shipped = ", ".join(shipped_policies()) or "none"
+    raise FileNotFoundError(f"{name_or_path}: no such file, nor a shipped policy ({shipped})")
+
 
 def positions(ram: np.ndarray, spec: RamPolicySpec) -> np.ndarray:
     """The spec's RAM bytes scaled to [-1, 1): ``(len(addresses),)`` float32."""

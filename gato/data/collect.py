@@ -25,7 +25,8 @@ store 2 with the new checkpoint, and so on. The recorded sequence is not a traje
 of its recorded actions (the env was stepped with the learner's); action dropout
 (``train.action_dropout``) keeps the model from leaning on those action tokens.
 
-A trained expert (``expert_file``, a RAM policy from ``gato data train-expert``) can play
+A trained expert (``expert_file``, a RAM policy from ``gato data train-expert``, or the
+name of one shipped with the package) can play
 or label instead of the task's scripted one; its resolved path is part of the manifest.
 The score filter still measures against the registry's expert score, so a weaker
 expert needs a lower ``--min-score-frac`` (0 keeps all).
@@ -200,9 +201,9 @@ def collect(
     if expert_file is not None:
         import numpy as np
 
-        expert_file = str(Path(expert_file).resolve())
-        if not Path(expert_file).is_file():
-            raise FileNotFoundError(f"--expert {expert_file}: no such file")
+        from gato.envs.experts.ram_policy import policy_file
+
+        expert_file = str(policy_file(expert_file))  # a file, or a shipped policy's name
         player = task_expert(task, expert_file)  # not a RAM policy -> ValueError
         env = make(task)
         try:  # another game's -> ValueError, before any write

@@ -8,6 +8,7 @@ from gato.envs.experts.ram_policy import (
     RamPolicyExpert,
     RamPolicySpec,
     features,
+    policy_file,
     positions,
 )
 
@@ -63,3 +64,17 @@ def test_expert_acts_as_the_policy_on_the_training_wrappers_features(tmp_path):
         chosen.add(want)
         feats, *_ = env.step(want)
     assert len(chosen) > 1  # the features change what it does: not a constant policy
+
+
+def test_policy_file_takes_a_path_or_a_shipped_name(tmp_path, monkeypatch):
+    import gato.envs.experts.ram_policy as ram_policy
+
+    monkeypatch.setattr(ram_policy, "SHIPPED", tmp_path / "weights")
+    shipped = MlpPolicy(PONG).save(tmp_path / "weights" / "pong-x.safetensors")
+    mine = MlpPolicy(PONG).save(tmp_path / "mine.safetensors")
+    assert policy_file(mine) == mine.resolve()
+    assert policy_file("pong-x") == shipped
+    with pytest.raises(FileNotFoundError, match=r"nor a shipped policy \(pong-x\)"):
+        policy_file("pong-y")
+    with pytest.raises(FileNotFoundError):
+        policy_file(tmp_path / "pong-x")  # a path is a path, not a name

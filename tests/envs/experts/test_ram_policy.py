@@ -78,3 +78,14 @@ def test_policy_file_takes_a_path_or_a_shipped_name(tmp_path, monkeypatch):
         policy_file("pong-y")
     with pytest.raises(FileNotFoundError):
         policy_file(tmp_path / "pong-x")  # a path is a path, not a name
+
+
+def test_the_shipped_pong_policy_wins_a_held_out_game():
+    """`pong-ppo` (PPO, 8M steps) plays the task env itself, on a score-table seed."""
+    from gato.envs import make
+    from gato.envs.rollout import rollout
+
+    path = policy_file("pong-ppo")
+    assert MlpPolicy.load(path).spec == PONG
+    episode = rollout(make("pong"), RamPolicyExpert(path), 1_000_000)
+    assert episode.score > 0  # 21 points before the computer's 21

@@ -1,6 +1,7 @@
 """Train a RAM policy expert with PPO (stable-baselines3) and export it to safetensors.
 
-``train(PONG, 3_000_000, "pong.safetensors")`` (no CLI command yet). stable-baselines3
+``gato data train-expert --game pong --out pong.safetensors`` calls
+``train(PONG, 8_000_000, "pong.safetensors", save_every=500_000)``. stable-baselines3
 is needed only here (``pip install -e ".[rl]"``); playing the exported policy
 (:class:`gato.envs.experts.ram_policy.RamPolicyExpert`) needs only torch.
 
@@ -149,11 +150,11 @@ def train(
         device="cpu",
         verbose=0,
     )
+
+    def save(sb3_policy) -> None:
+        export(sb3_policy, spec).save(out)
+
     try:
-
-        def save(sb3_policy) -> None:
-            export(sb3_policy, spec).save(out)
-
         model.learn(steps, callback=_progress_callback(steps, progress, save_every, save))
     finally:
         vec.close()

@@ -245,6 +245,11 @@ CASES = {
         2,
         "this RAM policy plays ALE/Pong, not CartPole-v1",
     ),  # fmt: skip
+    "train-expert for a game without a RAM spec": Case(
+        ("data", "train-expert", "--game", "freeway", "--out", "f.safetensors"),
+        2,
+        "no RAM spec for 'freeway'; games: pong",
+    ),
     "train-expert over an existing file": Case(
         ("data", "train-expert", "--game", "pong", "--out", "file-ckpt"),
         2,

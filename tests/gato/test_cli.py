@@ -88,3 +88,16 @@ def test_usage_errors_exit_2(argv, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "usage: gato" in err and "error: " in err.strip().splitlines()[-1]
+
+
+def test_building_the_parser_loads_neither_torch_nor_gymnasium():
+    """`gato --help` and every argument error stay fast: heavy imports wait for a handler."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from gato.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('torch', 'gymnasium') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -59,3 +59,13 @@ def test_cli_train_expert_writes_a_policy_and_refuses_to_overwrite_it(tmp_path, 
     assert main(argv) == 2
     assert "exists: pass --force" in capsys.readouterr().err
     assert out.read_bytes() == before
+
+
+def test_train_expert_help_names_every_game_with_a_spec():
+    from gato.cli import build_parser
+    from gato.envs.experts.ram_policy import SPECS
+
+    data = build_parser()._subparsers._group_actions[0].choices["data"]
+    command = data._subparsers._group_actions[0].choices["train-expert"]
+    game = next(a for a in command._actions if a.dest == "game")
+    assert game.help.endswith(f"games with a RAM spec: {', '.join(sorted(SPECS))})")

@@ -162,6 +162,7 @@ CAPTION = ("caption", "--checkpoint", "run", "--image-size", "32", "32", "--max-
 EVAL = ("eval", "--task", "fake", "--episodes", "1", "--envs", "1", "--threads", "1")
 EVAL += ("--no-progress", "--checkpoint")
 
+COLLECT_ONE = ("data", "collect", "--episodes", "1", "--out", "s")  # then --task, --expert
 MEDIAN_WITH_SAMPLING = ("--action-decoding", "median", "--temperature", "1")
 
 CASES = {
@@ -198,53 +199,20 @@ CASES = {
         "unknown task 'pongg'; known tasks: pong,",
     ),
     "expert file that is not a policy": Case(
-        (
-            "data",
-            "collect",
-            "--task",
-            "pong",
-            "--episodes",
-            "1",
-            "--out",
-            "s",
-            "--expert",
-            "file-ckpt",
-        ),
+        (*COLLECT_ONE, "--task", "pong", "--expert", "file-ckpt"),
         2,
         "file-ckpt: not a safetensors file",
-    ),  # fmt: skip
+    ),
     "missing expert file": Case(
-        (
-            "data",
-            "collect",
-            "--task",
-            "pong",
-            "--episodes",
-            "1",
-            "--out",
-            "s",
-            "--expert",
-            "nope.safetensors",
-        ),
+        (*COLLECT_ONE, "--task", "pong", "--expert", "nope.safetensors"),
         2,
         "nope.safetensors: no such file, nor a shipped policy",
-    ),  # fmt: skip
+    ),
     "expert of another game": Case(
-        (
-            "data",
-            "collect",
-            "--task",
-            "cartpole",
-            "--episodes",
-            "1",
-            "--out",
-            "s",
-            "--expert",
-            "pong.safetensors",
-        ),
+        (*COLLECT_ONE, "--task", "cartpole", "--expert", "pong.safetensors"),
         2,
         "this RAM policy plays ALE/Pong, not CartPole-v1",
-    ),  # fmt: skip
+    ),
     "train-expert for a game without a RAM spec": Case(
         ("data", "train-expert", "--game", "freeway", "--out", "f.safetensors"),
         2,

@@ -26,8 +26,8 @@ of its recorded actions (the env was stepped with the learner's); action dropout
 (``train.action_dropout``) keeps the model from leaning on those action tokens.
 
 A trained expert (``expert_file``, a RAM policy from ``gato data train-expert``, or the
-name of one shipped with the package) can play
-or label instead of the task's scripted one; its resolved path is part of the manifest.
+name of one shipped with the package) can play or label instead of the task's scripted
+one; its resolved path is part of the manifest.
 The score filter still measures against the registry's expert score, so a weaker
 expert needs a lower ``--min-score-frac`` (0 keeps all).
 

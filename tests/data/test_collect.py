@@ -172,7 +172,7 @@ def test_explore_stores_are_the_same_for_any_number_of_workers(tmp_path):
 
 @pytest.fixture(scope="module")
 def ram_policy(tmp_path_factory):
-    """A small untrained Pong RAM policy (it moves the paddle, and loses)."""
+    """A small untrained Pong RAM policy."""
     from gato.envs.experts.ram_policy import MlpPolicy, RamPolicySpec
 
     torch.manual_seed(0)

@@ -278,7 +278,9 @@ def _add_data_train_expert(data_sub: argparse._SubParsersAction) -> None:
         "--expert FILE` then records its demonstrations in the task's own env. On 2 cores "
         "about 3,000 agent steps/s: 8M steps take ~45 minutes. Needs pip install -e '.[rl]'.",
     )
-    p.add_argument("--game", required=True, help="the task to play (games with a RAM spec: pong)")
+    p.add_argument(
+        "--game", required=True, help="the task to play (games with a RAM spec: breakout, pong)"
+    )
     p.add_argument("--out", required=True, type=Path, metavar="FILE", help="policy file to write")
     p.add_argument(
         "--steps", type=int, default=8_000_000, help="agent steps, all envs (default 8000000)"

@@ -76,8 +76,12 @@ class RamPolicySpec:
 # pong.py); NOOP, RIGHT (our paddle up), LEFT (down).
 PONG = RamPolicySpec("Pong", addresses=(49, 54, 51, 50), history=4, actions=(0, 3, 4))
 
+# Breakout: ball x, ball y (0 when no ball), paddle x (see breakout.py); every action holds
+# the fire button (FIRE, RIGHTFIRE, LEFTFIRE), so whatever a clone of it picks also serves.
+BREAKOUT = RamPolicySpec("Breakout", addresses=(99, 101, 72), history=4, actions=(1, 11, 12))
+
 # The games a RAM policy can be trained for (`gato data train-expert --game`), by task name.
-SPECS: dict[str, RamPolicySpec] = {"pong": PONG}
+SPECS: dict[str, RamPolicySpec] = {"pong": PONG, "breakout": BREAKOUT}
 
 # Trained policies shipped with the package (``NAME.safetensors``), usable by name.
 SHIPPED = Path(__file__).parent / "weights"

@@ -4,6 +4,7 @@ import torch
 
 from gato.envs.experts.ram_policy import (
     PONG,
+    SPECS,
     MlpPolicy,
     RamPolicyExpert,
     RamPolicySpec,
@@ -47,23 +48,27 @@ def test_loading_a_file_without_a_spec_is_refused(tmp_path):
         MlpPolicy.load(tmp_path / "x.safetensors")
 
 
-def test_expert_acts_as_the_policy_on_the_training_wrappers_features(tmp_path):
+@pytest.mark.parametrize("game", sorted(SPECS))
+def test_expert_acts_as_the_policy_on_the_training_wrappers_features(tmp_path, game):
     from gato.envs.experts.ppo import make_ram_env
 
+    spec = SPECS[game]
     torch.manual_seed(0)
-    path = MlpPolicy(PONG).save(tmp_path / "pong.safetensors")
+    path = MlpPolicy(spec).save(tmp_path / f"{game}.safetensors")
     policy, expert = MlpPolicy.load(path), RamPolicyExpert(path)
-    env = make_ram_env(PONG, seed=0)
+    env = make_ram_env(spec, seed=0)
     feats, _ = env.reset(seed=3)
     expert.reset(env, np.random.default_rng(0))
-    chosen = set()
+    chosen, seen = set(), set()
     for _ in range(200):
         action = expert.act(env, None)
         want = int(policy(torch.from_numpy(feats)[None]).argmax(-1))
-        assert action == PONG.actions[want]
+        assert action == spec.actions[want]
         chosen.add(want)
+        seen.add(feats.tobytes())
         feats, *_ = env.step(want)
     assert len(chosen) > 1  # the features change what it does: not a constant policy
+    assert len(seen) > 20  # the addresses are live: the positions move as the game goes
 
 
 def test_policy_file_takes_a_path_or_a_shipped_name(tmp_path, monkeypatch):

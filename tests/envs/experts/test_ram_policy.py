@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from gato.envs.experts.ram_policy import (
+    BREAKOUT,
     PONG,
     SPECS,
     MlpPolicy,
@@ -94,3 +95,14 @@ def test_the_shipped_pong_policy_wins_a_held_out_game():
     assert MlpPolicy.load(path).spec == PONG
     episode = rollout(make("pong"), RamPolicyExpert(path), 1_000_000)
     assert episode.score > 0  # 21 points before the computer's 21
+
+
+def test_the_shipped_breakout_policy_clears_bricks_in_a_held_out_game():
+    """`breakout-ppo` (PPO, 8M steps) plays the task env itself, on a score-table seed."""
+    from gato.envs import make
+    from gato.envs.rollout import rollout
+
+    path = policy_file("breakout-ppo")
+    assert MlpPolicy.load(path).spec == BREAKOUT
+    episode = rollout(make("breakout"), RamPolicyExpert(path), 1_000_000)
+    assert episode.score > 20  # random play scores 1.1 a game (envs/scores.json)

@@ -224,9 +224,9 @@ def _add_data_collect(data_sub: argparse._SubParsersAction) -> None:
         "--expert",
         metavar="FILE",
         help="a trained RAM policy (`gato data train-expert`), or the name of a shipped one "
-        "(pong-ppo), plays (or labels) instead of the task's scripted expert; the filter "
-        "still measures against the scripted expert's score, so pass a --min-score-frac it "
-        "can reach",
+        "(breakout-ppo, pong-ppo), plays (or labels) instead of the task's scripted expert; "
+        "the filter still measures against the scripted expert's score, so pass a "
+        "--min-score-frac it can reach",
     )
     p.add_argument(
         "--explore-hold",

@@ -19,7 +19,7 @@ Inference is plain torch (:class:`MlpPolicy`, weights in a safetensors file with
 :class:`RamPolicySpec` in the metadata); training uses stable-baselines3's PPO
 (:mod:`gato.envs.experts.ppo`), needed only to make new weights. Trained policies
 shipped with the package live in ``weights/`` and are found by name
-(:func:`policy_file`: ``pong-ppo``).
+(:func:`policy_file`: ``breakout-ppo``, ``pong-ppo``).
 """
 
 from __future__ import annotations

@@ -216,7 +216,7 @@ CASES = {
     "train-expert for a game without a RAM spec": Case(
         ("data", "train-expert", "--game", "freeway", "--out", "f.safetensors"),
         2,
-        "no RAM spec for 'freeway'; games: pong",
+        "no RAM spec for 'freeway'; games: breakout, pong",
     ),
     "train-expert over an existing file": Case(
         ("data", "train-expert", "--game", "pong", "--out", "file-ckpt"),

@@ -5,6 +5,11 @@ Writers put their output in a temporary file in the destination's folder, then c
 before the function returns. :func:`write_atomic` does all of it for bytes in memory;
 :func:`fsync_file` and :func:`fsync_dir` are the pieces, for writers that rename a
 whole folder (checkpoints).
+
+``tempfile.mkstemp``/``mkdtemp`` and safetensors' ``save_file`` create owner-only
+files and folders (0600, 0700). Writers pass what they publish through
+:func:`give_default_mode`, so every output has the permissions a plain ``open`` or
+``mkdir`` would give it: readable by others unless the user's umask says otherwise.
 """
 
 from __future__ import annotations
@@ -12,6 +17,23 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+
+
+def _read_umask() -> int:
+    # The only way to read the umask is to set it. Done once, at import: doing it per
+    # write would let another thread create a file under umask 0 in between.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _read_umask()
+
+
+def give_default_mode(path: str | os.PathLike) -> None:
+    """Set a file's mode to ``0o666``, a folder's to ``0o777``, less the umask."""
+    base = 0o777 if os.path.isdir(path) else 0o666
+    os.chmod(path, base & ~UMASK)
 
 
 def fsync_file(path: str | os.PathLike) -> None:
@@ -44,6 +66,7 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        give_default_mode(tmp)  # mkstemp made it 0600
         fsync_replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -36,7 +36,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from gato.atomic import fsync_dir, fsync_file
+from gato.atomic import fsync_dir, fsync_file, give_default_mode
 
 FORMAT_VERSION = 1
 STEP_DIR = re.compile(r"^step_(\d{8})$")
@@ -97,7 +97,9 @@ def save_checkpoint(run_dir: str | os.PathLike, step: int, ckpt: Checkpoint, kee
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
         for p in tmp.iterdir():
+            give_default_mode(p)  # safetensors writes 0600
             fsync_file(p)
+        give_default_mode(tmp)  # mkdtemp made it 0700
         if final.exists():  # re-saving the same step (e.g. after a resume): replace it
             shutil.rmtree(final)
         os.replace(tmp, final)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gato.atomic import give_default_mode
+
 
 def write_gif(
     frames: Sequence[np.ndarray], path: str | os.PathLike, fps: float = 30.0, scale: int = 1
@@ -53,6 +55,7 @@ def write_gif(
             duration=max(20, round(1000 / fps)),
             loop=0,
         )
+        give_default_mode(tmp)  # mkstemp made it 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -155,11 +155,14 @@ class MlpPolicy(nn.Module):
         """Write the weights and the spec (metadata) to a safetensors file."""
         from safetensors.torch import save_file
 
+        from gato.atomic import give_default_mode
+
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         state = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
         save_file(state, str(tmp), metadata={"spec": self.spec.to_json()})
+        give_default_mode(tmp)  # save_file writes 0600
         tmp.replace(path)  # a crash leaves the old file or the new one, never half of one
         return path
 

@@ -4,6 +4,7 @@ import pickle
 import pytest
 import torch
 
+from gato.atomic import UMASK
 from gato.checkpoint import (
     Checkpoint,
     latest_checkpoint,
@@ -154,3 +155,11 @@ def test_a_pickle_next_to_valid_weights_is_refused_and_nothing_is_executed(tmp_p
     assert not (tmp_path / "PWNED").exists()
     pickle.loads((path / "extra_state.PKL").read_bytes())  # control: loading it would run it
     assert (tmp_path / "PWNED").exists()
+
+
+def test_a_checkpoint_is_readable_as_the_umask_allows_not_owner_only(tmp_path):
+    # mkdtemp makes the folder 0700 and safetensors writes 0600; both are opened up.
+    path = save_checkpoint(tmp_path, 1, _ckpt(*_trained_optimizer()))
+    assert path.stat().st_mode & 0o777 == 0o777 & ~UMASK
+    for f in path.iterdir():
+        assert f.stat().st_mode & 0o777 == 0o666 & ~UMASK, f.name

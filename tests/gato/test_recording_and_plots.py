@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from gato.atomic import UMASK
 from gato.plots import curves, score_bars
 from gato.recording import write_gif
 
@@ -32,3 +33,8 @@ def test_plots_write_png_files(tmp_path):
             assert im.format == "PNG" and im.size[0] > 100
     with pytest.raises(ValueError, match="none of"):
         curves(rows, ["nope"], tmp_path / "n.png")
+
+
+def test_gif_gets_the_umask_default_mode_not_mkstemps_0600(tmp_path):
+    path = write_gif([np.zeros((4, 4), np.uint8)] * 2, tmp_path / "a.gif")
+    assert path.stat().st_mode & 0o777 == 0o666 & ~UMASK

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from gato.atomic import UMASK
 from gato.envs.experts.ram_policy import (
     BREAKOUT,
     PONG,
@@ -106,3 +107,9 @@ def test_the_shipped_breakout_policy_clears_bricks_in_a_held_out_game():
     assert MlpPolicy.load(path).spec == BREAKOUT
     episode = rollout(make("breakout"), RamPolicyExpert(path), 1_000_000)
     assert episode.score > 20  # random play scores 1.1 a game (envs/scores.json)
+
+
+def test_a_saved_policy_is_readable_as_the_umask_allows_not_owner_only(tmp_path):
+    # safetensors' save_file writes 0600; a policy meant to be shipped must not be.
+    path = MlpPolicy(PONG).save(tmp_path / "p.safetensors")
+    assert path.stat().st_mode & 0o777 == 0o666 & ~UMASK

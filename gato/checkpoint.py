@@ -22,7 +22,6 @@ nothing is unpickled. A directory that holds pickle files (``*.pt``, ``*.pth``,
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -37,6 +36,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from gato.atomic import fsync_dir, fsync_file, give_default_mode
+from gato.digest import file_sha256
 
 FORMAT_VERSION = 1
 STEP_DIR = re.compile(r"^step_(\d{8})$")
@@ -93,7 +93,7 @@ def save_checkpoint(run_dir: str | os.PathLike, step: int, ckpt: Checkpoint, kee
         manifest = {
             "format_version": FORMAT_VERSION,
             "step": step,
-            "sha256": {p.name: _sha256(p) for p in sorted(tmp.iterdir())},
+            "sha256": {p.name: file_sha256(p) for p in sorted(tmp.iterdir())},
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
         for p in tmp.iterdir():
@@ -185,7 +185,7 @@ def load_checkpoint(path: str | os.PathLike, *, with_optimizer: bool = True) -> 
             raise ValueError(f"{path}: {name} is missing")
         if not with_optimizer and name == "optimizer.safetensors":
             continue
-        if _sha256(file) != digest:
+        if file_sha256(file) != digest:
             raise ValueError(f"{file} is corrupt (checksum mismatch); the file was changed or cut")
     for required in ("model.safetensors", "state.json", "config.json"):
         if required not in manifest.get("sha256", {}):
@@ -270,11 +270,3 @@ def unflatten_optimizer_state(
 def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     # safetensors refuses shared or strided storage (e.g. a tied head); store copies.
     return {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
-
-
-def _sha256(file: Path) -> str:
-    h = hashlib.sha256()
-    with open(file, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

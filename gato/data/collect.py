@@ -27,7 +27,8 @@ of its recorded actions (the env was stepped with the learner's); action dropout
 
 A trained expert (``expert_file``, a RAM policy from ``gato data train-expert``, or the
 name of one shipped with the package) can play or label instead of the task's scripted
-one; its resolved path is part of the manifest.
+one; the manifest records its path and sha256, and a resume needs the same weights (by
+content: the shipped policy by name or the same file under another path both continue).
 The score filter still measures against the registry's expert score, so a weaker
 expert needs a lower ``--min-score-frac`` (0 keeps all).
 
@@ -49,6 +50,7 @@ from pathlib import Path
 import gymnasium as gym
 
 from gato.data.store import ShardRecord, StoreWriter, shard_name, write_shard
+from gato.digest import file_sha256
 from gato.envs import expert, make, spec
 from gato.envs.experts.base import Expert
 from gato.envs.perturb import Perturbed
@@ -235,16 +237,18 @@ def collect(
         "dagger": dagger,
         "explore": None if explore is None else list(explore),
         "expert_file": expert_file,
+        "expert_sha256": None if expert_file is None else file_sha256(expert_file),
     }
     if writer.manifest is not None:
         before = {k: writer.manifest.collection.get(k) for k in params}
-        if before != params:
+        if _identity(before) != _identity(params):
             raise ValueError(
                 f"{out} was collected with {before}, not {params}: "
                 "pass the same --seed/--min-score-frac/--dagger/--expert/--explore to continue, "
                 "or use another --out"
             )
-        collection = writer.manifest.collection
+        # (a store from before expert_sha256 was recorded gets it now)
+        collection = {**writer.manifest.collection, "expert_sha256": params["expert_sha256"]}
     else:
         collection = {**params, "next_attempt": 0, "rejected": []}
     writer.remove_orphans()  # shards of attempts a previous run never recorded
@@ -296,6 +300,19 @@ def collect(
         seconds=time.perf_counter() - start,
         min_return=min_return,
     )
+
+
+def _identity(collection: dict) -> dict:
+    """What a resume must match: the settings, and the expert by content, not by path.
+
+    A store recorded before ``expert_sha256`` existed is identified by its recorded
+    file's current content when that file is still there (else by its path).
+    """
+    digest, path = collection.get("expert_sha256"), collection.get("expert_file")
+    if digest is None and path is not None:
+        digest = file_sha256(path) if Path(path).is_file() else path
+    settings = {k: v for k, v in collection.items() if k not in ("expert_file", "expert_sha256")}
+    return {**settings, "expert": digest}
 
 
 def _attempts(

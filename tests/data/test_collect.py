@@ -19,6 +19,7 @@ from gato.cli import main
 from gato.config import load_preset
 from gato.data.collect import collect, model_player
 from gato.data.store import EpisodeStore, read_manifest
+from gato.digest import file_sha256
 from gato.envs.fake import fake_target
 from gato.envs.perturb import Perturbed
 from gato.envs.rollout import rollout
@@ -195,8 +196,45 @@ def test_a_ram_policy_plays_instead_of_the_scripted_expert(ram_policy, tmp_path)
     scripted = rollout(envs.make("pong"), envs.expert("pong"), 7)
     assert not np.array_equal(episode.actions[:200], scripted.actions[:200])
     # Resuming needs the same expert: the scripted one would mix two experts in one store.
-    with pytest.raises(ValueError, match=r"pong.safetensors'}, not \{.*'expert_file': None"):
+    with pytest.raises(
+        ValueError,
+        match=r"pong.safetensors', 'expert_sha256': '[0-9a-f]{64}'}, "
+        r"not \{.*'expert_file': None, 'expert_sha256': None}",
+    ):
         collect("pong", 2, out, seed=7, min_score_frac=0, progress=False)
+
+
+def test_resuming_knows_the_expert_by_its_weights_not_its_path(ram_policy, tmp_path):
+    import shutil
+
+    out, copy = tmp_path / "store", tmp_path / "elsewhere" / "same.safetensors"
+    copy.parent.mkdir()
+    shutil.copy(ram_policy, copy)
+    collect("pong", 1, out, seed=7, min_score_frac=0, expert_file=ram_policy, progress=False)
+    assert read_manifest(out).collection["expert_sha256"] == file_sha256(ram_policy)
+    # The same weights under another path continue the store ...
+    summary = collect("pong", 2, out, seed=7, min_score_frac=0, expert_file=copy,
+                      progress=False)  # fmt: skip
+    assert (summary.episodes, summary.new_episodes) == (2, 1)
+    # ... other weights under that path do not (the copy changes, the fixture does not).
+    from gato.envs.experts.ram_policy import MlpPolicy
+
+    with torch.no_grad():
+        policy = MlpPolicy.load(copy)
+        for p in policy.parameters():
+            p.add_(1.0)
+        policy.save(copy)
+    with pytest.raises(ValueError, match="was collected with"):
+        collect("pong", 3, out, seed=7, min_score_frac=0, expert_file=copy, progress=False)
+    # A store from before the digest was recorded is known by its file's content.
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["collection"]["expert_sha256"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    shutil.copy(ram_policy, tmp_path / "third.safetensors")
+    summary = collect("pong", 3, out, seed=7, min_score_frac=0,
+                      expert_file=tmp_path / "third.safetensors", progress=False)  # fmt: skip
+    assert summary.new_episodes == 1
+    assert read_manifest(out).collection["expert_sha256"] == file_sha256(ram_policy)
 
 
 def test_a_ram_policy_for_another_game_is_refused_before_any_write(ram_policy, tmp_path):

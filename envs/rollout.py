@@ -8,12 +8,15 @@ action sampler are seeded from ``(seed, stream)``, so one seed is one episode.
 With a ``labeler`` (DAgger, ``gato data collect --dagger``) the policy still chooses
 the actions the env is stepped with, but the episode records the labeler's action in
 each visited state instead: the expert's answer on the learner's own states.
+:func:`labelled_rollouts` does the same for N envs at once, with a learner that acts
+in all of them in one call (a model's forwards are batched), and records the same
+episodes as N calls of :func:`rollout` with that learner alone in each env.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -74,6 +77,88 @@ def rollout(
         truncated=bool(truncated),
         seed=seed,
     )
+
+
+class BatchLearner(Protocol):
+    """Acts in N envs at once, one row per env (``gato.policy.Policy`` is one)."""
+
+    def reset(self, batch_size: int, seeds: Sequence[int] | None = None) -> None:
+        """Start N episodes; ``seeds`` seed each row's sampling."""
+
+    def act(self, observations: Mapping[str, np.ndarray]) -> np.ndarray:
+        """``key -> (N, ...)`` observations -> ``(N,)`` or ``(N, A)`` actions."""
+
+    def keep(self, rows: Sequence[int]) -> None:
+        """Continue only the envs at ``rows`` (the others' episodes ended)."""
+
+
+def learner_seed(seed: int) -> int:
+    """The sampling seed a learner gets for episode ``seed`` (its ``LEARNER_STREAM``).
+
+    The draw :class:`gato.policy.ModelPlayer` makes from the rng :func:`rollout`
+    gives it, so a batched learner samples as the one-env learner does.
+    """
+    return int(np.random.default_rng([seed, LEARNER_STREAM]).integers(2**63))
+
+
+def labelled_rollouts(
+    envs: Sequence[gym.Env],
+    learner: BatchLearner,
+    labelers: Sequence[Expert],
+    seeds: Sequence[int],
+    task: str = "",
+) -> list[Episode]:
+    """Play one episode in each of ``envs`` at once; the learner acts, the labelers label.
+
+    Env ``i`` is reset with ``seeds[i]`` and labelled by ``labelers[i]``; the learner
+    chooses every env's action in one :meth:`BatchLearner.act` call per step and drops
+    the rows of finished episodes. Episode ``i`` is what ``rollout(envs[i], learner
+    alone, seeds[i], labeler=labelers[i])`` records: the learner's states and
+    rewards, the labeler's actions.
+    """
+    n = len(envs)
+    if not n or len(labelers) != n or len(seeds) != n:
+        raise ValueError(f"need as many labelers and seeds as envs, got {n}, "
+                         f"{len(labelers)}, {len(seeds)}")  # fmt: skip
+    learner.reset(n, seeds=[learner_seed(s) for s in seeds])
+    label = [
+        _actor(e, lab, s, EXPERT_STREAM) for e, lab, s in zip(envs, labelers, seeds, strict=True)
+    ]
+    obs = [env.reset(seed=s)[0] for env, s in zip(envs, seeds, strict=True)]
+    observations: list[list[Any]] = [[] for _ in range(n)]
+    actions: list[list[Any]] = [[] for _ in range(n)]
+    rewards: list[list[float]] = [[] for _ in range(n)]
+    ended = [(False, False)] * n  # (terminated, truncated) per env
+    live = list(range(n))  # envs still playing; row j of the learner is env live[j]
+    while live:
+        batch = {k: np.stack([obs[i][k] for i in live]) for k in obs[live[0]]}  # (N', ...)
+        chosen = learner.act(batch)  # (N',) or (N', A)
+        going = []
+        for j, i in enumerate(live):
+            observations[i].append(obs[i])
+            actions[i].append(label[i](obs[i]))  # asked before the step: the same state
+            action = chosen[j].item() if chosen[j].ndim == 0 else chosen[j]
+            obs[i], reward, terminated, truncated, _ = envs[i].step(action)
+            rewards[i].append(float(reward))
+            if terminated or truncated:
+                ended[i] = (bool(terminated), bool(truncated))
+            else:
+                going.append(j)
+        if going and len(going) < len(live):
+            learner.keep(going)
+        live = [live[j] for j in going]
+    return [
+        Episode(
+            task=task,
+            observations=_stack_observations(observations[i], envs[i].observation_space),
+            actions=_stack_actions(actions[i], envs[i].action_space),
+            rewards=np.asarray(rewards[i], dtype=np.float32),
+            terminated=ended[i][0],
+            truncated=ended[i][1],
+            seed=seeds[i],
+        )
+        for i in range(n)
+    ]
 
 
 def _actor(env: gym.Env, policy: Policy, seed: int, stream: int) -> Callable[[Any], Any]:

@@ -213,6 +213,13 @@ def _add_data_collect(data_sub: argparse._SubParsersAction) -> None:
         help="checkpoint or run directory that plays (greedy) while the expert labels",
     )
     p.add_argument(
+        "--envs",
+        metavar="N",
+        type=int,
+        help="with --dagger: episodes the checkpoint plays at once, one batched forward a "
+        "step for all of them (default 8; the store is the same for any N)",
+    )
+    p.add_argument(
         "--explore",
         metavar="P",
         type=float,
@@ -256,6 +263,7 @@ def _run_data_collect(args: argparse.Namespace) -> int:
         dagger=args.dagger,
         explore=None if args.explore is None else (args.explore, args.explore_hold),
         expert_file=args.expert,
+        envs=args.envs,
     )
     kept = (
         "none filtered" if s.min_return is None else f"{s.rejected} rejected below {s.min_return:g}"

@@ -19,7 +19,9 @@ errs, drifts into states the expert never visits, and has learned nothing there
 plays by default) and each episode records the expert's action in every state the
 checkpoint visited; training on demonstrations plus such a store teaches the way back.
 Rewards are the checkpoint's own, so the manifest's returns score the learner that
-made the store; no episode is filtered. One store per checkpoint (its resolved path is
+made the store; no episode is filtered. The checkpoint plays ``envs`` episodes at
+once (8 by default), one batched forward a step for all of them, and records the same
+episodes it would record one at a time. One store per checkpoint (its resolved path is
 part of the manifest): the full algorithm trains on demonstrations + store 1, collects
 store 2 with the new checkpoint, and so on. The recorded sequence is not a trajectory
 of its recorded actions (the env was stepped with the learner's); action dropout
@@ -45,7 +47,9 @@ import multiprocessing as mp
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import gymnasium as gym
 
@@ -54,10 +58,14 @@ from gato.digest import file_sha256
 from gato.envs import expert, make, spec
 from gato.envs.experts.base import Expert
 from gato.envs.perturb import Perturbed
-from gato.envs.rollout import rollout
+from gato.envs.rollout import labelled_rollouts, rollout
 from gato.envs.spec import Episode
 
+if TYPE_CHECKING:
+    from gato.policy import Policy
+
 FLUSH_SECONDS = 1.0  # rewrite the manifest at most this often (and at the end)
+DAGGER_ENVS = 8  # episodes a DAgger learner plays at once (one batched forward a step)
 
 
 @dataclass(frozen=True)
@@ -101,9 +109,9 @@ def min_return_for(task: str, min_score_frac: float) -> float | None:
 
 Explore = tuple[float, int]  # (probability a detour starts on a step, its longest hold)
 
-# One env, expert (and DAgger learner or perturbed expert) per worker process, reused
-# across its episodes. Key: (task, dagger, explore, expert_file).
-_Key = tuple[str, str | None, Explore | None, str | None]
+# One env, expert (and perturbed expert) per worker process, reused across its
+# episodes. Key: (task, explore, expert_file).
+_Key = tuple[str, Explore | None, str | None]
 _CACHE: dict[_Key, tuple[gym.Env, Expert, Expert | None]] = {}
 
 
@@ -116,44 +124,79 @@ def task_expert(task: str, expert_file: str | None = None) -> Expert:
     return RamPolicyExpert(expert_file)
 
 
-def model_player(checkpoint: str | Path, task: str, threads: int | None = None) -> Expert:
-    """The checkpoint acting greedily in one env of ``task`` (the DAgger learner)."""
+def model_policy(checkpoint: str | Path, task: str, threads: int | None = None) -> Policy:
+    """The checkpoint acting greedily in envs of ``task`` (the DAgger learner), batched."""
     import torch
 
     from gato.loading import load_trained
-    from gato.policy import ModelPlayer, Policy
+    from gato.policy import Policy
 
     if threads is not None:
         torch.set_num_threads(threads)
     trained = load_trained(checkpoint)
-    return ModelPlayer(Policy(trained.model, trained.tokenizers, trained.task_spec(task)))
+    return Policy(trained.model, trained.tokenizers, trained.task_spec(task))
 
 
-def _players(
-    task: str, dagger: str | None, explore: Explore | None, expert_file: str | None
-) -> Expert | None:
-    """Who plays instead of the expert: the DAgger learner, the perturbed expert or nobody."""
-    if dagger is not None:
-        return model_player(dagger, task, threads=1)
-    if explore is not None:
-        return Perturbed(task_expert(task, expert_file), *explore)
-    return None
+def model_player(checkpoint: str | Path, task: str, threads: int | None = None) -> Expert:
+    """The checkpoint acting greedily in one env of ``task``, as an :class:`Expert`."""
+    from gato.policy import ModelPlayer
+
+    return ModelPlayer(model_policy(checkpoint, task, threads))
 
 
-def _attempt(
-    args: tuple[str, str, int, int, float | None, int, str | None, Explore | None, str | None],
-) -> Attempt:
-    task, out, attempt, seed, min_return, chunk_steps, dagger, explore, expert_file = args
-    key = (task, dagger, explore, expert_file)
+# The DAgger learner and its envs and labelling experts, per process. Keys:
+# (task, checkpoint) and (task, expert_file); the env list grows to the largest group.
+_LEARNERS: dict[tuple[str, str], Policy] = {}
+_LABELLED_ENVS: dict[tuple[str, str | None], list[tuple[gym.Env, Expert]]] = {}
+
+_Job = tuple[str, str, int, int, float | None, int, str | None, Explore | None, str | None]
+
+
+def _attempt(args: _Job) -> Attempt:
+    """Attempt ``args[2]``: the expert plays (perturbed with ``explore``; labelled then)."""
+    task, out, attempt, seed, min_return, chunk_steps, _, explore, expert_file = args
+    key = (task, explore, expert_file)
     if key not in _CACHE:
-        _CACHE[key] = (
-            make(task), task_expert(task, expert_file), _players(task, dagger, explore, expert_file)
-        )  # fmt: skip
+        player = None if explore is None else Perturbed(task_expert(task, expert_file), *explore)
+        _CACHE[key] = (make(task), task_expert(task, expert_file), player)
     env, policy, player = _CACHE[key]
     if player is None:
         episode = rollout(env, policy, seed, task)
-    else:  # the learner (or the perturbed expert) plays, the expert labels
+    else:  # the perturbed expert plays, the clean expert labels
         episode = rollout(env, player, seed, task, labeler=policy)
+    return _record(task, out, attempt, seed, episode, min_return, chunk_steps)
+
+
+def _dagger_group(jobs: list[_Job]) -> list[Attempt]:
+    """Attempts ``jobs`` (consecutive, one DAgger checkpoint) played at once, in order."""
+    task, out, _, _, _, chunk_steps, dagger, _, expert_file = jobs[0]
+    assert dagger is not None
+    if (task, dagger) not in _LEARNERS:  # a worker process: one thread each
+        _LEARNERS[task, dagger] = model_policy(dagger, task, threads=1)
+    pairs = _LABELLED_ENVS.setdefault((task, expert_file), [])
+    while len(pairs) < len(jobs):
+        pairs.append((make(task), task_expert(task, expert_file)))
+    pairs = pairs[: len(jobs)]
+    seeds = [job[3] for job in jobs]
+    episodes = labelled_rollouts(
+        [env for env, _ in pairs], _LEARNERS[task, dagger], [e for _, e in pairs], seeds, task
+    )
+    return [
+        _record(task, out, job[2], job[3], episode, None, chunk_steps)
+        for job, episode in zip(jobs, episodes, strict=True)
+    ]
+
+
+def _record(
+    task: str,
+    out: str,
+    attempt: int,
+    seed: int,
+    episode: Episode,
+    min_return: float | None,
+    chunk_steps: int,
+) -> Attempt:
+    """Write ``episode``'s shard if it passes ``min_return``; the attempt's outcome."""
     record = None
     if min_return is None or episode.score >= min_return:
         record = write_shard(Path(out), shard_name(attempt), episode, chunk_steps)
@@ -180,6 +223,7 @@ def collect(
     dagger: str | Path | None = None,
     explore: Explore | None = None,
     expert_file: str | Path | None = None,
+    envs: int | None = None,
 ) -> CollectSummary:
     """Collect until the store at ``out`` holds ``episodes`` kept expert episodes of ``task``.
 
@@ -191,7 +235,8 @@ def collect(
     ``explore``: ``(p, hold)``, the expert plays with random detours while a clean
     expert labels (noise injection, see the module docstring); every episode is kept.
     ``expert_file``: a trained RAM policy that plays (or labels) instead of the task's
-    scripted expert.
+    scripted expert. ``envs``: with ``dagger``, episodes the checkpoint plays at once
+    (default 8; the store is the same for any value).
     """
     from tqdm import tqdm
 
@@ -200,6 +245,9 @@ def collect(
     spec(task)  # unknown task -> ValueError
     if explore is not None and dagger is not None:
         raise ValueError("--explore and --dagger are two ways to pick who plays: use one")
+    if envs is not None and (dagger is None or envs < 1):
+        raise ValueError("--envs is the number of episodes a --dagger checkpoint plays at "
+                         f"once: it needs --dagger and a value >= 1, got {envs}")  # fmt: skip
     if expert_file is not None:
         import numpy as np
 
@@ -225,9 +273,7 @@ def collect(
 
         dagger = str(resolve_checkpoint(dagger))  # a run directory: its newest, recorded
         if workers == 1:  # load (and check) it here once; workers load their own
-            _CACHE[task, dagger, None, expert_file] = (
-                make(task), task_expert(task, expert_file), model_player(dagger, task)
-            )  # fmt: skip
+            _LEARNERS[task, dagger] = model_policy(dagger, task)
     elif min_return is None:
         min_return = min_return_for(task, 0.8 if min_score_frac is None else min_score_frac)
     writer = StoreWriter(out, task)
@@ -261,9 +307,12 @@ def collect(
         total=episodes, initial=min(start_kept, episodes), desc=f"collect {task}",
         unit="ep", disable=not progress,
     )  # fmt: skip
+    group = 1 if dagger is None else DAGGER_ENVS if envs is None else envs
+    end = next_attempt + max(episodes - start_kept, 0)  # no DAgger episode is filtered
     results = _attempts(
-        task, out, seed, next_attempt, min_return, writer, workers, dagger, explore, expert_file
-    )
+        task, out, seed, next_attempt, min_return, writer, workers, dagger, explore, expert_file,
+        group=group, end=end if dagger is not None else None,
+    )  # fmt: skip
     try:
         while len(writer) < episodes:
             if next_attempt - first_attempt >= budget:
@@ -326,20 +375,37 @@ def _attempts(
     dagger: str | None,
     explore: Explore | None,
     expert_file: str | None,
+    group: int = 1,
+    end: int | None = None,
 ) -> Iterator[Attempt]:
-    """Attempts ``first, first + 1, ...`` in order, played by ``workers`` processes."""
+    """Attempts ``first, first + 1, ...`` (up to ``end``) in order, by ``workers`` processes.
+
+    A DAgger checkpoint plays ``group`` consecutive attempts at once; the expert plays
+    one at a time.
+    """
     chunk = writer.chunk_steps
     job = lambda a: (task, str(out), a, seed + a, min_return, chunk, dagger, explore, expert_file)  # noqa: E731
+
+    def groups(a: int) -> Iterator[list[_Job]]:
+        while end is None or a < end:
+            stop = a + group if end is None else min(a + group, end)
+            yield [job(i) for i in range(a, stop)]
+            a = stop
+
     if workers == 1:
-        a = first
-        while True:
-            yield _attempt(job(a))
-            a += 1
-    # Rounds of a few attempts per worker: Pool.imap would otherwise drain an
-    # endless iterator; the pool is terminated when the caller stops.
+        for jobs in groups(first):
+            yield from _play(jobs)
+        return
+    # Rounds of a few jobs per worker: Pool.imap would otherwise drain an endless
+    # iterator; the pool is terminated when the caller stops.
     with mp.get_context("spawn").Pool(workers) as pool:
-        a = first
-        while True:
-            batch = range(a, a + 4 * workers)
-            yield from pool.imap(_attempt, [job(i) for i in batch], chunksize=1)
-            a = batch.stop
+        pending = groups(first)
+        while batch := list(islice(pending, 4 * workers)):
+            for attempts in pool.imap(_play, batch, chunksize=1):
+                yield from attempts
+
+
+def _play(jobs: list[_Job]) -> list[Attempt]:
+    """The outcomes of ``jobs``: one expert attempt, or a group a DAgger learner plays."""
+    dagger = jobs[0][6]
+    return [_attempt(jobs[0])] if dagger is None else _dagger_group(jobs)

@@ -98,14 +98,39 @@ def test_cli_dagger_writes_a_store(checkpoint, tmp_path, capsys):
     assert main([*argv, "--dagger", str(checkpoint), "--min-score-frac", "0.5"]) == 2
 
 
+def _same_stores(a_dir, b_dir) -> None:
+    for a, b in zip(EpisodeStore(a_dir), EpisodeStore(b_dir), strict=True):
+        np.testing.assert_array_equal(a.observations["state"], b.observations["state"])
+        np.testing.assert_array_equal(a.actions, b.actions)
+        np.testing.assert_array_equal(a.rewards, b.rewards)
+
+
 def test_dagger_stores_are_the_same_for_any_number_of_workers(checkpoint, tmp_path):
     one = collect("fake", 4, tmp_path / "one", seed=2, dagger=checkpoint, progress=False)
     two = collect("fake", 4, tmp_path / "two", dagger=checkpoint, seed=2, workers=2, progress=False)
     assert one.episodes == two.episodes == 4
-    for a, b in zip(EpisodeStore(tmp_path / "one"), EpisodeStore(tmp_path / "two"), strict=True):
-        np.testing.assert_array_equal(a.observations["state"], b.observations["state"])
-        np.testing.assert_array_equal(a.actions, b.actions)
-        np.testing.assert_array_equal(a.rewards, b.rewards)
+    _same_stores(tmp_path / "one", tmp_path / "two")
+
+
+def test_dagger_stores_are_the_same_for_any_number_of_envs_played_at_once(checkpoint, tmp_path):
+    kw = dict(seed=5, dagger=checkpoint, progress=False)
+    collect("fake", 5, tmp_path / "alone", envs=1, **kw)
+    collect("fake", 5, tmp_path / "threes", envs=3, **kw)  # a group of 3, then one of 2
+    collect("fake", 5, tmp_path / "pool", envs=2, workers=2, **kw)
+    collect("fake", 2, tmp_path / "resumed", **kw)  # stopped after 2, then continued
+    assert collect("fake", 5, tmp_path / "resumed", **kw).new_episodes == 3
+    for other in ("threes", "pool", "resumed"):
+        _same_stores(tmp_path / "alone", tmp_path / other)
+
+
+def test_envs_needs_dagger_and_a_positive_count(checkpoint, tmp_path):
+    with pytest.raises(ValueError, match="--envs .* needs --dagger"):
+        collect("fake", 1, tmp_path / "a", envs=4, min_score_frac=0, progress=False)
+    with pytest.raises(ValueError, match="a value >= 1, got 0"):
+        collect("fake", 1, tmp_path / "b", envs=0, dagger=checkpoint, progress=False)
+    argv = ["data", "collect", "--task", "fake", "--episodes", "1", "--out", str(tmp_path / "c")]
+    assert main([*argv, "--envs", "2"]) == 2
+    assert not (tmp_path / "a").exists() and not (tmp_path / "c").exists()
 
 
 def test_explore_records_clean_labels_on_the_detoured_episode(tmp_path):

@@ -68,15 +68,7 @@ def rollout(
         actions.append(action if label is None else label(obs))
         obs, reward, terminated, truncated, _ = env.step(action)
         rewards.append(float(reward))
-    return Episode(
-        task=task,
-        observations=_stack_observations(observations, env.observation_space),
-        actions=_stack_actions(actions, env.action_space),
-        rewards=np.asarray(rewards, dtype=np.float32),
-        terminated=bool(terminated),
-        truncated=bool(truncated),
-        seed=seed,
-    )
+    return _episode(env, task, seed, observations, actions, rewards, terminated, truncated)
 
 
 class BatchLearner(Protocol):
@@ -148,17 +140,31 @@ def labelled_rollouts(
             learner.keep(going)
         live = [live[j] for j in going]
     return [
-        Episode(
-            task=task,
-            observations=_stack_observations(observations[i], envs[i].observation_space),
-            actions=_stack_actions(actions[i], envs[i].action_space),
-            rewards=np.asarray(rewards[i], dtype=np.float32),
-            terminated=ended[i][0],
-            truncated=ended[i][1],
-            seed=seeds[i],
-        )
+        _episode(envs[i], task, seeds[i], observations[i], actions[i], rewards[i], *ended[i])
         for i in range(n)
     ]
+
+
+def _episode(
+    env: gym.Env,
+    task: str,
+    seed: int,
+    observations: list[Any],
+    actions: list[Any],
+    rewards: list[float],
+    terminated: bool,
+    truncated: bool,
+) -> Episode:
+    """The recorded lists of one episode of ``env``, stacked into an :class:`Episode`."""
+    return Episode(
+        task=task,
+        observations=_stack_observations(observations, env.observation_space),
+        actions=_stack_actions(actions, env.action_space),
+        rewards=np.asarray(rewards, dtype=np.float32),
+        terminated=bool(terminated),
+        truncated=bool(truncated),
+        seed=seed,
+    )
 
 
 def _actor(env: gym.Env, policy: Policy, seed: int, stream: int) -> Callable[[Any], Any]:

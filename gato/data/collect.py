@@ -49,7 +49,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import gymnasium as gym
 
@@ -149,7 +149,19 @@ def model_player(checkpoint: str | Path, task: str, threads: int | None = None) 
 _LEARNERS: dict[tuple[str, str], Policy] = {}
 _LABELLED_ENVS: dict[tuple[str, str | None], list[tuple[gym.Env, Expert]]] = {}
 
-_Job = tuple[str, str, int, int, float | None, int, str | None, Explore | None, str | None]
+
+class _Job(NamedTuple):
+    """One attempt, as a worker process receives it."""
+
+    task: str
+    out: str
+    attempt: int
+    seed: int
+    min_return: float | None
+    chunk_steps: int
+    dagger: str | None
+    explore: Explore | None
+    expert_file: str | None
 
 
 def _attempt(args: _Job) -> Attempt:
@@ -177,12 +189,12 @@ def _dagger_group(jobs: list[_Job]) -> list[Attempt]:
     while len(pairs) < len(jobs):
         pairs.append((make(task), task_expert(task, expert_file)))
     pairs = pairs[: len(jobs)]
-    seeds = [job[3] for job in jobs]
+    seeds = [job.seed for job in jobs]
     episodes = labelled_rollouts(
         [env for env, _ in pairs], _LEARNERS[task, dagger], [e for _, e in pairs], seeds, task
     )
     return [
-        _record(task, out, job[2], job[3], episode, None, chunk_steps)
+        _record(task, out, job.attempt, job.seed, episode, None, chunk_steps)
         for job, episode in zip(jobs, episodes, strict=True)
     ]
 
@@ -384,7 +396,9 @@ def _attempts(
     one at a time.
     """
     chunk = writer.chunk_steps
-    job = lambda a: (task, str(out), a, seed + a, min_return, chunk, dagger, explore, expert_file)  # noqa: E731
+
+    def job(a: int) -> _Job:
+        return _Job(task, str(out), a, seed + a, min_return, chunk, dagger, explore, expert_file)
 
     def groups(a: int) -> Iterator[list[_Job]]:
         while end is None or a < end:
@@ -407,5 +421,4 @@ def _attempts(
 
 def _play(jobs: list[_Job]) -> list[Attempt]:
     """The outcomes of ``jobs``: one expert attempt, or a group a DAgger learner plays."""
-    dagger = jobs[0][6]
-    return [_attempt(jobs[0])] if dagger is None else _dagger_group(jobs)
+    return [_attempt(jobs[0])] if jobs[0].dagger is None else _dagger_group(jobs)

@@ -84,13 +84,17 @@ class BatchLearner(Protocol):
         """Continue only the envs at ``rows`` (the others' episodes ended)."""
 
 
-def learner_seed(seed: int) -> int:
-    """The sampling seed a learner gets for episode ``seed`` (its ``LEARNER_STREAM``).
+def sampling_seed(rng: np.random.Generator) -> int:
+    """The seed a model player (:class:`gato.policy.ModelPlayer`) draws from an episode's
+    rng for its sampling generator."""
+    return int(rng.integers(2**63))
 
-    The draw :class:`gato.policy.ModelPlayer` makes from the rng :func:`rollout`
-    gives it, so a batched learner samples as the one-env learner does.
-    """
-    return int(np.random.default_rng([seed, LEARNER_STREAM]).integers(2**63))
+
+def learner_seed(seed: int) -> int:
+    """The sampling seed a learner gets for episode ``seed`` (its ``LEARNER_STREAM``): the
+    draw a one-env model player makes from the rng :func:`rollout` gives it, so a batched
+    learner samples as the one-env learner does."""
+    return sampling_seed(np.random.default_rng([seed, LEARNER_STREAM]))
 
 
 def labelled_rollouts(

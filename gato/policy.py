@@ -50,6 +50,7 @@ import numpy as np
 import torch
 
 from gato.envs.experts.base import Expert
+from gato.envs.rollout import sampling_seed
 from gato.envs.spec import TaskSpec
 from gato.model import Gato, KVCache, last_positions
 from gato.sampling import GREEDY, SamplingConfig, median, restrict, sample
@@ -303,7 +304,7 @@ class ModelPlayer(Expert):
 
     def reset(self, env: gym.Env, rng: np.random.Generator) -> None:
         super().reset(env, rng)
-        self.policy.reset(1, seeds=[int(rng.integers(2**63))])
+        self.policy.reset(1, seeds=[sampling_seed(rng)])
 
     def act(self, env: gym.Env, obs: Mapping[str, np.ndarray]) -> np.ndarray | int:
         action = self.policy.act({k: np.asarray(v)[None] for k, v in obs.items()})[0]  # (1, ...)

@@ -52,7 +52,7 @@ def make_ram_env(spec: RamPolicySpec, seed: int) -> gym.Env:
         max_episode_steps=27000,
     )
     env = RamFeatures(env, spec)
-    env.reset(seed=seed)
+    env.reset(seed=seed)  # seeds the env: stable-baselines3's vector envs reset it unseeded
     return env
 
 

@@ -2,51 +2,38 @@
 logs its arguments: what each round collects from, trains on and to which step, what the
 summary says, and what a re-run skips."""
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from .fake_gato import read_calls, write_fake_gato
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "dagger.sh"
 
-# Logs its argv as a JSON line. `train --set train.steps=N` leaves step_N; `data collect`
-# a manifest of two episodes; `eval` a report whose score is the checkpoint's step / 1000.
-FAKE_GATO = """#!{python}
-import json, os, sys
-from pathlib import Path
-
-args = sys.argv[1:]
-with open(os.environ["FAKE_GATO_LOG"], "a") as f:
-    f.write(json.dumps(args) + "\\n")
-
-
-def option(name):
-    return args[args.index(name) + 1]
-
-
+# `train --set train.steps=N` leaves step_N; `data collect` a manifest of two episodes;
+# `eval` a report whose score is the checkpoint's step / 1000.
+FAKE_GATO = """
 if args[0] == "train":
     steps = next(a for a in args if a.startswith("train.steps=")).split("=")[1]
-    Path(option("--out"), f"step_{{int(steps):08d}}").mkdir(parents=True)
+    Path(option("--out"), f"step_{int(steps):08d}").mkdir(parents=True)
 elif args[:2] == ["data", "collect"]:
     out = Path(option("--out"))
     out.mkdir(parents=True)
-    episodes = [{{"length": 100, "score": -4.0}}, {{"length": 50, "score": -6.0}}]
-    (out / "manifest.json").write_text(json.dumps({{"episodes": episodes}}))
+    episodes = [{"length": 100, "score": -4.0}, {"length": 50, "score": -6.0}]
+    (out / "manifest.json").write_text(json.dumps({"episodes": episodes}))
 elif args[0] == "eval":
     run = Path(option("--checkpoint"))
     step = max(int(p.name[len("step_"):]) for p in run.glob("step_*"))
-    task = {{"task": option("--task"), "mean": step / 1000, "std": 1.0, "normalised": 0.5}}
-    Path(option("--json")).write_text(json.dumps({{"interrupted": False, "tasks": [task]}}))
+    task = {"task": option("--task"), "mean": step / 1000, "std": 1.0, "normalised": 0.5}
+    Path(option("--json")).write_text(json.dumps({"interrupted": False, "tasks": [task]}))
 """
 
 
 def run_script(tmp_path: Path, expect_rc: int = 0, **env: str) -> list[list[str]]:
     """Run the script with the fake gato from a base run at step 1000; its calls, in order."""
-    gato = tmp_path / "gato"
-    gato.write_text(FAKE_GATO.format(python=sys.executable))
-    gato.chmod(0o755)
+    gato = write_fake_gato(tmp_path, FAKE_GATO)
     base = tmp_path / "base"
     (base / "step_00001000").mkdir(parents=True, exist_ok=True)
     (base / "metrics.jsonl").touch()
@@ -68,7 +55,7 @@ def run_script(tmp_path: Path, expect_rc: int = 0, **env: str) -> list[list[str]
         ["bash", str(SCRIPT)], cwd=ROOT, env=full_env, timeout=120, capture_output=True, text=True
     )
     assert done.returncode == expect_rc, done.stderr[-2000:]
-    return [json.loads(line) for line in log.read_text().splitlines()]
+    return read_calls(log)
 
 
 def option(call: list[str], name: str) -> str:

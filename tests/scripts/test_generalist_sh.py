@@ -1,30 +1,18 @@
 """`scripts/generalist.sh` (what `make generalist` runs), driven with a fake `gato` that
 logs its arguments: which commands it runs, with which flags, and what a re-run skips."""
 
-import json
 import os
 import subprocess
-import sys
 from pathlib import Path
+
+from .fake_gato import read_calls, write_fake_gato
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "generalist.sh"
 
-# Logs its argv as a JSON line; `train` leaves a checkpoint folder, `eval` its JSON file
-# and `eval-vl` prints JSON, as the real commands do.
-FAKE_GATO = """#!{python}
-import json, os, sys
-from pathlib import Path
-
-args = sys.argv[1:]
-with open(os.environ["FAKE_GATO_LOG"], "a") as f:
-    f.write(json.dumps(args) + "\\n")
-
-
-def option(name):
-    return args[args.index(name) + 1]
-
-
+# `train` leaves a checkpoint folder, `eval` its JSON file and `eval-vl` prints JSON, as
+# the real commands do.
+FAKE_GATO = """
 edit = os.environ.get("FAKE_GATO_EDIT")
 if edit and args[:2] == ["data", "all"]:  # someone edits the script during the run
     script = Path(edit)
@@ -41,10 +29,7 @@ elif args[0] == "eval-vl":
 
 def run_script(tmp_path: Path, script: Path = SCRIPT, **env: str) -> list[list[str]]:
     """Run ``script`` with the fake gato; the argv of every call it made, in order."""
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    gato = tmp_path / "gato"
-    gato.write_text(FAKE_GATO.format(python=sys.executable))
-    gato.chmod(0o755)
+    gato = write_fake_gato(tmp_path, FAKE_GATO)
     log = tmp_path / "calls.jsonl"
     log.unlink(missing_ok=True)
     full_env = {
@@ -59,7 +44,7 @@ def run_script(tmp_path: Path, script: Path = SCRIPT, **env: str) -> list[list[s
         ["bash", str(script)], cwd=ROOT, env=full_env, timeout=300, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    return [json.loads(line) for line in log.read_text().splitlines()]
+    return read_calls(log)
 
 
 def trains(calls: list[list[str]]) -> list[list[str]]:

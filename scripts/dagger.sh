@@ -69,8 +69,10 @@ for k in $(seq 1 "$ROUNDS"); do
         "$GATO" data collect --task "$TASK" --episodes "$GAMES" --seed $((SEED + 1000 * (k - 1))) \
             --out "$DATA/$store" --expert "$EXPERT" --dagger "$(newest "$previous")" \
             --envs "$ENVS"
-        mkdir -p "$run"
-        cp -r "$(newest "$previous")" "$previous/metrics.jsonl" "$run/"
+        # the copy lands whole or not at all: a killed copy must not pass for a checkpoint
+        rm -rf "$run.tmp" && mkdir -p "$run.tmp"
+        cp -r "$(newest "$previous")" "$previous/metrics.jsonl" "$run.tmp/"
+        rm -rf "$run" && mv "$run.tmp" "$run"
     fi
     mixture="$mixture, {kind=\"episodes\", path=\"$store\", weight=1.0}"
     target=$(( $(step_of "$(newest "$previous")") + STEPS ))

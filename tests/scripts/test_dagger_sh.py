@@ -118,3 +118,19 @@ def test_a_base_without_checkpoints_is_refused(tmp_path):
     empty.mkdir()
     calls = run_script(tmp_path, expect_rc=2, BASE=str(empty))
     assert calls == []
+
+
+def test_a_copy_killed_halfway_is_made_again(tmp_path):
+    # a kill during the copy leaves round-1.tmp (and maybe an empty round-1) behind
+    (tmp_path / "out" / "round-1.tmp" / "step_00001000").mkdir(parents=True)
+    (tmp_path / "out" / "round-1").mkdir()
+    calls = run_script(tmp_path, ROUNDS="1")
+    assert [c[:2] for c in calls if c[0] != "eval"] == [["data", "collect"], ["train", "--out"]]
+    run = tmp_path / "out" / "round-1"
+    assert sorted(p.name for p in run.iterdir()) == [
+        "eval.json",
+        "metrics.jsonl",
+        "step_00001000",
+        "step_00001500",
+    ]
+    assert not (tmp_path / "out" / "round-1.tmp").exists()

@@ -64,18 +64,19 @@ mixture="{kind=\"episodes\", path=\"$DEMOS\", weight=1.0}"
 for k in $(seq 1 "$ROUNDS"); do
     run=$OUT/round-$k
     store=episodes/$TASK-dagger-$NAME-$k
-    echo "== round $k: collect $DATA/$store from $(newest "$previous")"
+    start=$(newest "$previous")  # the checkpoint this round plays and trains on from
+    echo "== round $k: collect $DATA/$store from $start"
     if ! compgen -G "$run/step_*" >/dev/null; then
         "$GATO" data collect --task "$TASK" --episodes "$GAMES" --seed $((SEED + 1000 * (k - 1))) \
-            --out "$DATA/$store" --expert "$EXPERT" --dagger "$(newest "$previous")" \
+            --out "$DATA/$store" --expert "$EXPERT" --dagger "$start" \
             --envs "$ENVS"
         # the copy lands whole or not at all: a killed copy must not pass for a checkpoint
         rm -rf "$run.tmp" && mkdir -p "$run.tmp"
-        cp -r "$(newest "$previous")" "$previous/metrics.jsonl" "$run.tmp/"
+        cp -r "$start" "$previous/metrics.jsonl" "$run.tmp/"
         rm -rf "$run" && mv "$run.tmp" "$run"
     fi
     mixture="$mixture, {kind=\"episodes\", path=\"$store\", weight=1.0}"
-    target=$(( $(step_of "$(newest "$previous")") + STEPS ))
+    target=$(( $(step_of "$start") + STEPS ))
     echo "== round $k: train to step $target"
     if [ "$(step_of "$(newest "$run")")" -lt "$target" ]; then
         "$GATO" train --out "$run" --resume --no-progress --set "train.steps=$target" \

@@ -52,6 +52,9 @@ class ModelConfig:
             tokens one timestep's observation may have).
         patch_resolution: entries of the row and of the column patch position tables
             (paper: 128 intervals).
+        patch_jitter: in training, read a patch's position at an entry drawn uniformly
+            from its quantised interval (the paper's augmentation); off, training reads
+            the entry evaluation reads, the interval's lower middle.
         patch_channels: width of the ResNet-v2 patch embedding block.
         patch_groups: GroupNorm groups in that block (paper: 32); divides patch_channels.
         patch_stem: stride (and kernel) of the stem convolution that cuts a patch into
@@ -76,6 +79,7 @@ class ModelConfig:
     image_channels: int = 3
     max_obs_tokens: int = 512
     patch_resolution: int = 128
+    patch_jitter: bool = True
     patch_channels: int = 64
     patch_groups: int = 32
     patch_stem: int = 4

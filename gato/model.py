@@ -11,8 +11,9 @@ vocabulary. Choices (paper = Reed et al. 2022, DESIGN.md "Model"):
   then a linear map of the flattened feature grid to ``d_model``. Learned row and
   column position embeddings (``patch_resolution`` entries each, paper: 128) are
   added: in training mode at a position drawn uniformly from the patch's quantised
-  interval ``[lo, hi)``, in eval mode at the interval's lower middle
-  ``(lo + hi - 1) // 2`` (deterministic and always inside the interval).
+  interval ``[lo, hi)`` (``patch_jitter``, the paper's choice), in eval mode at the
+  interval's lower middle ``(lo + hi - 1) // 2`` (deterministic and always inside the
+  interval). Without jitter training reads the eval entry too.
   Grey patches (1 channel) are repeated to ``image_channels``.
 - **Local observation positions**: a learned table indexed by ``TokenBatch.obs_pos``,
   added only at observation positions. Rule: ``Kind.IMAGE`` and ``Kind.OBS_VALUE``
@@ -313,11 +314,12 @@ class Gato(nn.Module):
     def patch_positions(self, patch_pos: torch.Tensor) -> torch.Tensor:
         """Row and column table indices ``(N, 2)`` from intervals ``(N, 4)``.
 
-        Training: uniform in ``[lo, hi)``; eval: ``(lo + hi - 1) // 2``.
+        Training with ``patch_jitter``: uniform in ``[lo, hi)``; otherwise
+        ``(lo + hi - 1) // 2``.
         """
         lo = patch_pos[:, 0::2]  # (N, 2): row_lo, col_lo
         hi = patch_pos[:, 1::2]  # (N, 2): row_hi, col_hi
-        if self.training:
+        if self.training and self.cfg.patch_jitter:
             u = torch.rand(lo.shape, device=lo.device)
             return lo + (u * (hi - lo)).long().clamp_max(hi - lo - 1)
         return (lo + hi - 1) // 2

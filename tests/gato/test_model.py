@@ -202,6 +202,12 @@ def test_train_patch_positions_are_sampled_inside_the_interval():
     assert set(pos[1::2, 1].tolist()) == {5, 6, 7, 8}
 
 
+def test_train_patch_positions_without_jitter_are_the_eval_positions():
+    m = model(dataclasses.replace(CFG, patch_jitter=False)).train()
+    intervals = torch.tensor([[0, 64, 64, 128], [10, 11, 5, 9]]).repeat(50, 1)
+    assert m.patch_positions(intervals).tolist() == [[31, 95], [10, 6]] * 50
+
+
 def test_grey_patches_are_repeated_to_the_model_channels():
     m = model()
     batch = mixed_batch()

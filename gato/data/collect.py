@@ -44,6 +44,8 @@ drifts into, and the labels show the way back. Every episode is kept, as with DA
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -124,24 +126,20 @@ def task_expert(task: str, expert_file: str | None = None) -> Expert:
     return RamPolicyExpert(expert_file)
 
 
-def model_policy(checkpoint: str | Path, task: str, threads: int | None = None) -> Policy:
+def model_policy(checkpoint: str | Path, task: str) -> Policy:
     """The checkpoint acting greedily in envs of ``task`` (the DAgger learner), batched."""
-    import torch
-
     from gato.loading import load_trained
     from gato.policy import Policy
 
-    if threads is not None:
-        torch.set_num_threads(threads)
     trained = load_trained(checkpoint)
     return Policy(trained.model, trained.tokenizers, trained.task_spec(task))
 
 
-def model_player(checkpoint: str | Path, task: str, threads: int | None = None) -> Expert:
+def model_player(checkpoint: str | Path, task: str) -> Expert:
     """The checkpoint acting greedily in one env of ``task``, as an :class:`Expert`."""
     from gato.policy import ModelPlayer
 
-    return ModelPlayer(model_policy(checkpoint, task, threads))
+    return ModelPlayer(model_policy(checkpoint, task))
 
 
 # The DAgger learner and its envs and labelling experts, per process. Keys:
@@ -183,8 +181,8 @@ def _dagger_group(jobs: list[_Job]) -> list[Attempt]:
     """Attempts ``jobs`` (consecutive, one DAgger checkpoint) played at once, in order."""
     task, out, _, _, _, chunk_steps, dagger, _, expert_file = jobs[0]
     assert dagger is not None
-    if (task, dagger) not in _LEARNERS:  # a worker process: one thread each
-        _LEARNERS[task, dagger] = model_policy(dagger, task, threads=1)
+    if (task, dagger) not in _LEARNERS:  # threads: the caller's, or _one_thread's
+        _LEARNERS[task, dagger] = model_policy(dagger, task)
     pairs = _LABELLED_ENVS.setdefault((task, expert_file), [])
     while len(pairs) < len(jobs):
         pairs.append((make(task), task_expert(task, expert_file)))
@@ -412,11 +410,23 @@ def _attempts(
         return
     # Rounds of a few jobs per worker: Pool.imap would otherwise drain an endless
     # iterator; the pool is terminated when the caller stops.
-    with mp.get_context("spawn").Pool(workers) as pool:
+    with mp.get_context("spawn").Pool(workers, initializer=_one_thread) as pool:
         pending = groups(first)
         while batch := list(islice(pending, 4 * workers)):
             for attempts in pool.imap(_play, batch, chunksize=1):
                 yield from attempts
+
+
+def _one_thread() -> None:
+    """A pool worker's torch (the learner's or a RAM expert's) runs on one thread.
+
+    The workers already fill the cores; torch's default, a thread per core in each
+    worker, would oversubscribe them. The environment variable covers a torch imported
+    later in the worker, the call one imported already (with the pickled job's modules).
+    """
+    os.environ["OMP_NUM_THREADS"] = "1"
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
 
 
 def _play(jobs: list[_Job]) -> list[Attempt]:

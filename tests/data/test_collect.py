@@ -9,6 +9,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -121,6 +124,25 @@ def test_dagger_stores_are_the_same_for_any_number_of_envs_played_at_once(checkp
     assert collect("fake", 5, tmp_path / "resumed", **kw).new_episodes == 3
     for other in ("threes", "pool", "resumed"):
         _same_stores(tmp_path / "alone", tmp_path / other)
+
+
+@pytest.mark.parametrize("torch_first", [False, True])
+def test_a_pool_worker_runs_torch_on_one_thread(torch_first):
+    # The worker initializer, in a fresh interpreter as a spawned worker is, with torch
+    # imported before it (by a job's modules) or after it (by the expert or learner).
+    code = "from gato.data.collect import _one_thread; _one_thread(); import torch"
+    if torch_first:
+        code = "import torch; " + code
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    out = subprocess.run(
+        [sys.executable, "-c", code + "; print(torch.get_num_threads())"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "1"
 
 
 def test_envs_needs_dagger_and_a_positive_count(checkpoint, tmp_path):

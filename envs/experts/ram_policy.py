@@ -15,8 +15,10 @@ positions of the last ``history`` agent steps, oldest first, each ``ram[a] / 128
 positions and counts the previous action as ``actions[0]``). Actions are indices
 into ``actions``, full-action-set ids.
 
-Inference is plain torch (:class:`MlpPolicy`, weights in a safetensors file with its
-:class:`RamPolicySpec` in the metadata); training uses stable-baselines3's PPO
+Weights are a torch :class:`MlpPolicy` in a safetensors file with its
+:class:`RamPolicySpec` in the metadata; :class:`RamPolicyExpert` plays them in numpy
+(one state a step: torch's thread pool, busy or oversubscribed, made each step cost
+milliseconds instead of microseconds); training uses stable-baselines3's PPO
 (:mod:`gato.envs.experts.ppo`), needed only to make new weights. Trained policies
 shipped with the package live in ``weights/`` and are found by name
 (:func:`policy_file`: ``breakout-ppo``, ``pong-ppo``).
@@ -231,8 +233,14 @@ class RamPolicyExpert(Expert):
     """
 
     def __init__(self, path: str | Path) -> None:
-        self.policy = MlpPolicy.load(path)
-        self.spec = self.policy.spec
+        policy = MlpPolicy.load(path)
+        self.spec = policy.spec
+        # (weight (out, in), bias (out,)) per linear layer, float32, for numpy inference
+        self._layers = [
+            (m.weight.detach().numpy().copy(), m.bias.detach().numpy().copy())
+            for m in policy.net
+            if isinstance(m, nn.Linear)
+        ]
         self._history: list[np.ndarray] = []
         self._last = 0
 
@@ -243,10 +251,17 @@ class RamPolicyExpert(Expert):
             raise ValueError(f"this RAM policy plays ALE/{self.spec.game}, not {other}")
         self._history, self._last = [], 0  # filled from the first observed state
 
-    @torch.no_grad()
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """Features ``(F,)`` float32 -> action logits ``(len(actions),)``: the MLP in numpy."""
+        for i, (weight, bias) in enumerate(self._layers):
+            x = x @ weight.T + bias
+            if i < len(self._layers) - 1:
+                x = np.tanh(x)
+        return x
+
     def act(self, env: gym.Env, obs: Any) -> int:
         now = positions(env.unwrapped.ale.getRAM(), self.spec)
         self._history = advance(self._history, now, self.spec)
-        x = torch.from_numpy(features(self._history, self._last, self.spec))[None]  # (1, F)
-        self._last = int(self.policy(x).argmax(-1))
+        x = features(self._history, self._last, self.spec)  # (F,)
+        self._last = int(self.logits(x).argmax())
         return self.spec.actions[self._last]

@@ -2,9 +2,9 @@
 
 Per task, the raw env (``gym.make`` of the bare id, uniform random actions, no
 wrappers of ours, no expert, no storage) and a full collection (``make(task)``,
-the scripted expert, compression, checksums, atomic writes; one worker, no
-filter) run side by side in the same process; ``ratio`` = collection / raw.
-Adding a task is one ``BenchTask`` line in ``TASKS``.
+the scripted expert or a trained RAM policy, compression, checksums, atomic writes;
+one worker, no filter) run side by side in the same process; ``ratio`` = collection /
+raw. Adding a task is one ``BenchTask`` line in ``TASKS``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,11 @@ class BenchTask:
     episodes: int = 20  # full mode; quick mode plays 2
     quick: bool = True  # part of --quick (the test suite); Atari experts take minutes
     repeats: int = 3  # full mode; quick mode runs once
+    expert: str | None = None  # a shipped RAM policy (`--expert`) instead of the scripted one
+
+    @property
+    def name(self) -> str:
+        return self.task if self.expert is None else f"{self.task} ({self.expert})"
 
 
 def _ale(game: str) -> Callable[[], gym.Env]:
@@ -52,6 +57,10 @@ TASKS = [
     BenchTask("breakout", _ale("Breakout"), episodes=1, quick=False, repeats=1),
     BenchTask("freeway", _ale("Freeway"), episodes=2, quick=False, repeats=1),
     BenchTask("boxing", _ale("Boxing"), episodes=2, quick=False, repeats=1),
+    BenchTask("pong", _ale("Pong"), episodes=1, quick=False, repeats=1, expert="pong-ppo"),
+    BenchTask(
+        "breakout", _ale("Breakout"), episodes=2, quick=False, repeats=1, expert="breakout-ppo"
+    ),
 ]
 
 
@@ -67,20 +76,27 @@ def main(argv: list[str] | None = None) -> dict:
         steps, seconds, size = [], [], 0
         for _ in range(repeats):
             with tempfile.TemporaryDirectory() as tmp:
-                s = collect(bt.task, episodes, Path(tmp), min_score_frac=0, progress=False)
+                s = collect(
+                    bt.task,
+                    episodes,
+                    Path(tmp),
+                    min_score_frac=0,
+                    progress=False,
+                    expert_file=bt.expert,
+                )
                 size = sum(p.stat().st_size for p in Path(tmp).iterdir())
             steps.append(s.steps)
             seconds.append(s.steps / s.steps_per_second)
-        figures[bt.task] = harness.compare(
+        figures[bt.name] = harness.compare(
             harness.Timed("collect", "env steps/s", tuple(steps), tuple(seconds)),
             harness.Timed.of("raw env, random actions", "env steps/s", raw_steps, raw),
             store_bytes_per_step=size / max(1, steps[-1]),
         )
     config = {
-        "tasks": [bt.task for bt in tasks],
-        "episodes": {bt.task: 2 if args.quick else bt.episodes for bt in tasks},
+        "tasks": [bt.name for bt in tasks],
+        "episodes": {bt.name: 2 if args.quick else bt.episodes for bt in tasks},
         "raw_steps": raw_steps,
-        "repeats": {bt.task: 1 if args.quick else bt.repeats for bt in tasks},
+        "repeats": {bt.name: 1 if args.quick else bt.repeats for bt in tasks},
         "workers": 1,
     }
     return harness.write_result(

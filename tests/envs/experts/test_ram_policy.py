@@ -73,6 +73,18 @@ def test_expert_acts_as_the_policy_on_the_training_wrappers_features(tmp_path, g
     assert len(seen) > 20  # the addresses are live: the positions move as the game goes
 
 
+def test_the_experts_numpy_logits_are_the_torch_policys(tmp_path):
+    torch.manual_seed(1)
+    path = MlpPolicy(PONG).save(tmp_path / "p.safetensors")
+    policy, expert = MlpPolicy.load(path), RamPolicyExpert(path)
+    x = np.random.default_rng(0).uniform(-1, 1, (50, PONG.n_features)).astype(np.float32)
+    with torch.no_grad():
+        want = policy(torch.from_numpy(x)).numpy()  # (50, A)
+    got = np.stack([expert.logits(row) for row in x])  # (50, A)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
 def test_policy_file_takes_a_path_or_a_shipped_name(tmp_path, monkeypatch):
     import gato.envs.experts.ram_policy as ram_policy
 

@@ -130,10 +130,13 @@ def test_dagger_stores_are_the_same_for_any_number_of_envs_played_at_once(checkp
 def test_a_pool_worker_runs_torch_on_one_thread(torch_first):
     # The worker initializer, in a fresh interpreter as a spawned worker is, with torch
     # imported before it (by a job's modules) or after it (by the expert or learner).
+    # Both start from 3 threads, so the check holds on a machine of any core count
+    # (on one core torch's own default is already 1).
     code = "from gato.data.collect import _one_thread; _one_thread(); import torch"
     if torch_first:
-        code = "import torch; " + code
+        code = "import torch; torch.set_num_threads(3); " + code
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    env["OMP_NUM_THREADS"] = "3"  # what a parent process might pass down
     env["PYTHONPATH"] = os.pathsep.join(sys.path)
     out = subprocess.run(
         [sys.executable, "-c", code + "; print(torch.get_num_threads())"],

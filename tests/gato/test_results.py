@@ -92,7 +92,9 @@ def test_sampled_evaluations_get_their_own_rows_beside_the_greedy_ones(tmp_path)
     assert "| breakout | explore | sampled | - | 2.0% |" in md
 
 
-@pytest.mark.parametrize("run", ["generalist", "generalist-v1", "generalist-v3-untied"])
+@pytest.mark.parametrize(
+    "run", ["generalist", "generalist-v1", "generalist-v3-untied", "generalist-v4-eps"]
+)
 def test_the_committed_results_tables_are_what_the_committed_json_gives(run):
     # The README's and findings.md's numbers are printed by scripts/results.py from the
     # evaluation JSON in docs/results/; a hand edit or a stale table fails here.

@@ -135,8 +135,7 @@ def test_a_pool_worker_runs_torch_on_one_thread(torch_first):
     code = "from gato.data.collect import _one_thread; _one_thread(); import torch"
     if torch_first:
         code = "import torch; torch.set_num_threads(3); " + code
-    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-    env["OMP_NUM_THREADS"] = "3"  # what a parent process might pass down
+    env = {**os.environ, "OMP_NUM_THREADS": "3"}  # what a parent process might pass down
     env["PYTHONPATH"] = os.pathsep.join(sys.path)
     out = subprocess.run(
         [sys.executable, "-c", code + "; print(torch.get_num_threads())"],

@@ -6,7 +6,7 @@
 #   scripts/generalist.sh            # what `make generalist` runs
 #   DATA=/big/disk RUN=runs/try2 scripts/generalist.sh
 #   ABLATIONS=0 scripts/generalist.sh    # skip the ablation runs
-#   TRAIN_ARGS="--set optim.embedding_eps=1e-5" RUN=runs/trial scripts/generalist.sh
+#   TRAIN_ARGS="--set model.dropout=0.0" RUN=runs/trial scripts/generalist.sh
 #       # a trial: more `gato train` flags (split at spaces) for the run and its
 #       # ablations alike, so the text-only and one-task models stay like-for-like
 #

@@ -37,12 +37,15 @@ class TaskEntry:
         make_env: ``(**overrides) -> gym.Env`` with the task's standard preprocessing.
         make_expert: ``() -> Expert``.
         description: one line for ``gato tasks``.
+        scores_of: the task whose measured scores this one shares (the same game and
+            rules seen another way, e.g. smaller frames); None: its own row.
     """
 
     spec: TaskSpec
     make_env: Callable[..., gym.Env]
     make_expert: Callable[[], Expert]
     description: str = ""
+    scores_of: str | None = None
 
 
 # -- factories -------------------------------------------------------------------
@@ -105,13 +108,20 @@ def _entry(
     make_env: Callable[..., gym.Env],
     make_expert: Callable[[], Expert],
     description: str,
+    scores_of: str | None = None,
 ) -> TaskEntry:
-    return TaskEntry(TaskSpec(name, observation, action), make_env, make_expert, description)
+    spec = TaskSpec(name, observation, action)
+    return TaskEntry(spec, make_env, make_expert, description, scores_of)
 
 
 _ENTRIES = [
     _entry("pong", ATARI_FRAME, ATARI_ACTIONS, functools.partial(_atari, "Pong"),
            _pong_expert, "ALE Pong v5, sticky 0.25, skip 4, 80x80 grey"),
+    # Pong at 48x48: 9 patches a frame instead of 25 (11 tokens a step, not 27), the
+    # same game, expert and scores; docs/results/findings.md measures what it costs.
+    _entry("pong-48", {"image": ObsField(ObsKind.IMAGE, (48, 48, 1))}, ATARI_ACTIONS,
+           functools.partial(_atari, "Pong", screen_size=48), _pong_expert,
+           "ALE Pong v5 as pong, 48x48 grey (9 patches a frame)", scores_of="pong"),
     _entry("breakout", ATARI_FRAME, ATARI_ACTIONS, functools.partial(_atari, "Breakout"),
            _breakout_expert, "ALE Breakout v5, sticky 0.25, skip 4, 80x80 grey"),
     _entry("freeway", ATARI_FRAME, ATARI_ACTIONS, functools.partial(_atari, "Freeway"),
@@ -163,11 +173,16 @@ def spec(task: str) -> TaskSpec:
     """The task's spec, with random/expert scores from the score table (None if not measured)."""
     from gato.envs.scores import load_scores
 
-    row = load_scores().get(task)
+    row = load_scores().get(scores_key(task))
     base = entry(task).spec
     if row is None:
         return base
     return dataclasses.replace(base, random_score=row.random.mean, expert_score=row.expert.mean)
+
+
+def scores_key(task: str) -> str:
+    """The score-table row ``task`` is measured by: its own, or the one it shares."""
+    return entry(task).scores_of or task
 
 
 def make(task: str, **overrides: Any) -> gym.Env:

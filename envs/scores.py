@@ -128,7 +128,7 @@ def measure(task: str, episodes: int = 20, seed: int = SEED_BASE, workers: int =
 
 def format_task_table() -> str:
     """Every task with its observation/action spec and measured scores, as text."""
-    from gato.envs.registry import spec, task_names
+    from gato.envs.registry import scores_key, spec, task_names
 
     def score(stats: ScoreStats | None) -> str:
         return f"{stats.mean:.1f} +/- {stats.std:.1f}" if stats else "not measured"
@@ -144,7 +144,7 @@ def format_task_table() -> str:
             act = f"discrete {s.action.n}"
         else:
             act = f"box {list(s.action.low)}..{list(s.action.high)}"
-        row = table.get(name)
+        row = table.get(scores_key(name))
         rows.append(
             (name, obs, act, score(row.random if row else None), score(row.expert if row else None))
         )

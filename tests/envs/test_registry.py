@@ -85,3 +85,20 @@ def test_task_table_lists_every_task_and_unmeasured_rows():
     for line in table.splitlines():
         if line.startswith("pong") and "pong" not in load_scores():
             assert "not measured" in line
+
+
+def test_pong_48_is_pong_in_smaller_frames_with_pongs_scores():
+    small, pong = envs.spec("pong-48"), envs.spec("pong")
+    assert small.observation["image"].shape == (48, 48, 1)
+    assert (small.random_score, small.expert_score) == (pong.random_score, pong.expert_score)
+    assert small.action == pong.action
+    env = envs.make("pong-48")
+    obs, _ = env.reset(seed=0)
+    assert obs["image"].shape == (48, 48, 1) and env.observation_space.contains(obs)
+    row = next(r for r in format_task_table().splitlines() if r.startswith("pong-48 "))
+    assert f"{pong.expert_score:.1f} +/-" in row  # the table shows the shared row too
+
+
+def test_a_task_without_shared_scores_reads_its_own_row():
+    assert envs.registry.scores_key("pong-48") == "pong"
+    assert envs.registry.scores_key("cartpole") == "cartpole"

@@ -110,8 +110,8 @@ def _entry(
     description: str,
     scores_of: str | None = None,
 ) -> TaskEntry:
-    spec = TaskSpec(name, observation, action)
-    return TaskEntry(spec, make_env, make_expert, description, scores_of)
+    task_spec = TaskSpec(name, observation, action)
+    return TaskEntry(task_spec, make_env, make_expert, description, scores_of)
 
 
 _ENTRIES = [

@@ -478,9 +478,11 @@ def _run_scores(args: argparse.Namespace) -> int:
     from gato.envs import registry, task_names
     from gato.envs.scores import SEED_BASE, measure, write_scores
 
-    tasks = _sources_arg(args.tasks) or task_names()
+    # a task that shares another's row (pong-48: pong's) has nothing of its own to measure
+    tasks = _sources_arg(args.tasks) or [t for t in task_names() if registry.scores_key(t) == t]
     for task in tasks:  # every name checked before the first measurement
-        registry.entry(task)
+        if (shared := registry.scores_key(task)) != task:
+            raise ValueError(f"{task} shares the score row of {shared}: measure {shared}")
     rows = {}
     for task in tasks:
         seed = SEED_BASE if args.seed is None else args.seed

@@ -226,6 +226,9 @@ CASES = {
     "unknown task (scores)": Case(
         ("scores", "--tasks", "cartpole,pongg"), 2, "unknown task 'pongg'"
     ),
+    "a task that shares another's scores (scores)": Case(
+        ("scores", "--tasks", "pong-48"), 2, "pong-48 shares the score row of pong: measure pong"
+    ),
     "median decoding with sampling": Case(
         ("play", "--checkpoint", "run", "--task", "fake", *MEDIAN_WITH_SAMPLING),
         2,

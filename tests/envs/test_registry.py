@@ -99,6 +99,6 @@ def test_pong_48_is_pong_in_smaller_frames_with_pongs_scores():
     assert f"{pong.expert_score:.1f} +/-" in row  # the table shows the shared row too
 
 
-def test_a_task_without_shared_scores_reads_its_own_row():
+def test_scores_key_is_the_shared_row_or_the_tasks_own():
     assert envs.registry.scores_key("pong-48") == "pong"
     assert envs.registry.scores_key("cartpole") == "cartpole"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,9 @@ class TaskEntry:
         description: one line for ``gato tasks``.
         scores_of: the task whose measured scores this one shares (the same game and
             rules seen another way, e.g. smaller frames); None: its own row.
+        other_experts: scripted experts besides ``make_expert``, by name, that
+            ``gato data collect --expert NAME`` can use instead (e.g. a simpler rule
+            a learner can clone); the score table still measures ``make_expert``.
     """
 
     spec: TaskSpec
@@ -46,6 +49,7 @@ class TaskEntry:
     make_expert: Callable[[], Expert]
     description: str = ""
     scores_of: str | None = None
+    other_experts: Mapping[str, Callable[[], Expert]] = dataclasses.field(default_factory=dict)
 
 
 # -- factories -------------------------------------------------------------------
@@ -79,6 +83,12 @@ def _breakout_expert() -> Expert:
     return BreakoutExpert()
 
 
+def _breakout_tracker() -> Expert:
+    from gato.envs.experts.breakout_tracker import BreakoutTracker
+
+    return BreakoutTracker()
+
+
 def _freeway_expert() -> Expert:
     from gato.envs.experts.freeway import FreewayExpert
 
@@ -109,9 +119,11 @@ def _entry(
     make_expert: Callable[[], Expert],
     description: str,
     scores_of: str | None = None,
+    other_experts: Mapping[str, Callable[[], Expert]] | None = None,
 ) -> TaskEntry:
     task_spec = TaskSpec(name, observation, action)
-    return TaskEntry(task_spec, make_env, make_expert, description, scores_of)
+    return TaskEntry(task_spec, make_env, make_expert, description, scores_of,
+                     dict(other_experts or {}))  # fmt: skip
 
 
 _ENTRIES = [
@@ -123,7 +135,8 @@ _ENTRIES = [
            functools.partial(_atari, "Pong", screen_size=48), _pong_expert,
            "ALE Pong v5 as pong, 48x48 grey (9 patches a frame)", scores_of="pong"),
     _entry("breakout", ATARI_FRAME, ATARI_ACTIONS, functools.partial(_atari, "Breakout"),
-           _breakout_expert, "ALE Breakout v5, sticky 0.25, skip 4, 80x80 grey"),
+           _breakout_expert, "ALE Breakout v5, sticky 0.25, skip 4, 80x80 grey",
+           other_experts={"breakout-tracker": _breakout_tracker}),
     _entry("freeway", ATARI_FRAME, ATARI_ACTIONS, functools.partial(_atari, "Freeway"),
            _freeway_expert, "ALE Freeway v5, sticky 0.25, skip 4, 80x80 grey"),
     _entry("boxing", ATARI_FRAME, ATARI_ACTIONS, functools.partial(_atari, "Boxing"),
@@ -190,6 +203,19 @@ def make(task: str, **overrides: Any) -> gym.Env:
     return entry(task).make_env(**overrides)
 
 
-def expert(task: str) -> Expert:
-    """A new scripted expert for ``task``."""
-    return entry(task).make_expert()
+def expert(task: str, name: str | None = None) -> Expert:
+    """A new scripted expert for ``task``: its own, or the one of its ``other_experts``
+    called ``name`` (an unknown name is a ValueError listing the task's)."""
+    task_entry = entry(task)
+    if name is None:
+        return task_entry.make_expert()
+    try:
+        return task_entry.other_experts[name]()
+    except KeyError:
+        known = ", ".join(task_entry.other_experts) or "none"
+        raise ValueError(f"{task} has no scripted expert {name!r} (its others: {known})") from None
+
+
+def other_experts(task: str) -> list[str]:
+    """The names of ``task``'s scripted experts besides its own."""
+    return list(entry(task).other_experts)

@@ -230,8 +230,9 @@ def _add_data_collect(data_sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--expert",
         metavar="FILE",
-        help="a trained RAM policy (`gato data train-expert`), or the name of a shipped one "
-        "(breakout-ppo, pong-ppo), plays (or labels) instead of the task's scripted expert; "
+        help="a trained RAM policy (`gato data train-expert`), the name of a shipped one "
+        "(breakout-ppo, pong-ppo), or of another scripted expert of the task "
+        "(breakout-tracker), plays (or labels) instead of the task's scripted expert; "
         "the filter still measures against the scripted expert's score, so pass a "
         "--min-score-frac it can reach",
     )

@@ -31,6 +31,8 @@ A trained expert (``expert_file``, a RAM policy from ``gato data train-expert``,
 name of one shipped with the package) can play or label instead of the task's scripted
 one; the manifest records its path and sha256, and a resume needs the same weights (by
 content: the shipped policy by name or the same file under another path both continue).
+So can another scripted expert of the task, by name (``breakout-tracker``; the registry's
+``other_experts``), recorded by that name.
 The score filter still measures against the registry's expert score, so a weaker
 expert needs a lower ``--min-score-frac`` (0 keeps all).
 
@@ -60,6 +62,7 @@ from gato.digest import file_sha256
 from gato.envs import expert, make, spec
 from gato.envs.experts.base import Expert
 from gato.envs.perturb import Perturbed
+from gato.envs.registry import other_experts
 from gato.envs.rollout import labelled_rollouts, rollout
 from gato.envs.spec import Episode
 
@@ -118,9 +121,12 @@ _CACHE: dict[_Key, tuple[gym.Env, Expert, Expert | None]] = {}
 
 
 def task_expert(task: str, expert_file: str | None = None) -> Expert:
-    """The task's scripted expert, or the RAM policy in ``expert_file`` when given."""
+    """The task's scripted expert; with ``expert_file``, the task's other scripted expert of
+    that name (``gato.envs.registry.other_experts``) or else the RAM policy in that file."""
     if expert_file is None:
         return expert(task)
+    if expert_file in other_experts(task):
+        return expert(task, expert_file)
     from gato.envs.experts.ram_policy import RamPolicyExpert
 
     return RamPolicyExpert(expert_file)
@@ -244,9 +250,10 @@ def collect(
     while the expert labels (see the module docstring); every episode is kept.
     ``explore``: ``(p, hold)``, the expert plays with random detours while a clean
     expert labels (noise injection, see the module docstring); every episode is kept.
-    ``expert_file``: a trained RAM policy that plays (or labels) instead of the task's
-    scripted expert. ``envs``: with ``dagger``, episodes the checkpoint plays at once
-    (default 8; the store is the same for any value).
+    ``expert_file``: a trained RAM policy, or the name of one of the task's other
+    scripted experts, that plays (or labels) instead of the task's own expert. ``envs``:
+    with ``dagger``, episodes the checkpoint plays at once (default 8; the store is the
+    same for any value).
     """
     from tqdm import tqdm
 
@@ -263,7 +270,8 @@ def collect(
 
         from gato.envs.experts.ram_policy import policy_file
 
-        expert_file = str(policy_file(expert_file))  # a file, or a shipped policy's name
+        if expert_file not in other_experts(task):  # a scripted expert is kept by name
+            expert_file = str(policy_file(expert_file))  # a file, or a shipped policy's name
         player = task_expert(task, expert_file)  # not a RAM policy -> ValueError
         env = make(task)
         try:  # another game's -> ValueError, before any write
@@ -293,7 +301,10 @@ def collect(
         "dagger": dagger,
         "explore": None if explore is None else list(explore),
         "expert_file": expert_file,
-        "expert_sha256": None if expert_file is None else file_sha256(expert_file),
+        # a scripted expert is identified by its name, a RAM policy by its weights
+        "expert_sha256": None
+        if expert_file is None or expert_file in other_experts(task)
+        else file_sha256(expert_file),
     }
     if writer.manifest is not None:
         before = {k: writer.manifest.collection.get(k) for k in params}

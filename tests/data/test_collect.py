@@ -291,3 +291,22 @@ def test_a_ram_policy_for_another_game_is_refused_before_any_write(ram_policy, t
         collect("breakout", 1, tmp_path / "s", min_score_frac=0, expert_file=ram_policy,
                 progress=False)  # fmt: skip
     assert not (tmp_path / "s").exists()
+
+
+def test_another_scripted_expert_of_the_task_plays_by_name(tmp_path):
+    from gato.envs.experts.breakout_tracker import BreakoutTracker
+
+    out = tmp_path / "store"
+    collect("breakout", 1, out, seed=7, min_score_frac=0, expert_file="breakout-tracker",
+            progress=False)  # fmt: skip
+    collection = read_manifest(out).collection
+    assert (collection["expert_file"], collection["expert_sha256"]) == ("breakout-tracker", None)
+    episode = next(iter(EpisodeStore(out)))
+    again = rollout(envs.make("breakout"), BreakoutTracker(), 7)
+    np.testing.assert_array_equal(episode.actions, again.actions)
+    # Resuming needs the same expert, by name.
+    with pytest.raises(ValueError, match="was collected with"):
+        collect("breakout", 2, out, seed=7, min_score_frac=0, progress=False)
+    summary = collect("breakout", 2, out, seed=7, min_score_frac=0,
+                      expert_file="breakout-tracker", progress=False)  # fmt: skip
+    assert (summary.episodes, summary.new_episodes) == (2, 1)

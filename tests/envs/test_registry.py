@@ -102,3 +102,14 @@ def test_pong_48_is_pong_in_smaller_frames_with_pongs_scores():
 def test_scores_key_is_the_shared_row_or_the_tasks_own():
     assert envs.registry.scores_key("pong-48") == "pong"
     assert envs.registry.scores_key("cartpole") == "cartpole"
+
+
+def test_other_scripted_experts_are_found_by_name_and_an_unknown_name_is_listed():
+    from gato.envs.experts.breakout_tracker import BreakoutTracker
+    from gato.envs.registry import other_experts
+
+    assert other_experts("breakout") == ["breakout-tracker"]
+    assert isinstance(envs.expert("breakout", "breakout-tracker"), BreakoutTracker)
+    assert other_experts("pong") == []
+    with pytest.raises(ValueError, match="pong has no scripted expert 'breakout-tracker'"):
+        envs.expert("pong", "breakout-tracker")

@@ -208,6 +208,11 @@ CASES = {
         2,
         "nope.safetensors: no such file, nor a shipped policy",
     ),
+    "scripted expert of another task": Case(
+        (*COLLECT_ONE, "--task", "pong", "--expert", "breakout-tracker"),
+        2,
+        "breakout-tracker is a scripted expert of breakout, not of pong",
+    ),
     "expert of another game": Case(
         (*COLLECT_ONE, "--task", "cartpole", "--expert", "pong.safetensors"),
         2,

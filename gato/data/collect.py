@@ -62,7 +62,7 @@ from gato.digest import file_sha256
 from gato.envs import expert, make, spec
 from gato.envs.experts.base import Expert
 from gato.envs.perturb import Perturbed
-from gato.envs.registry import other_experts
+from gato.envs.registry import other_experts, task_names
 from gato.envs.rollout import labelled_rollouts, rollout
 from gato.envs.spec import Episode
 
@@ -271,6 +271,10 @@ def collect(
         from gato.envs.experts.ram_policy import policy_file
 
         if expert_file not in other_experts(task):  # a scripted expert is kept by name
+            owners = [t for t in task_names() if expert_file in other_experts(t)]
+            if owners and not Path(expert_file).is_file():
+                raise ValueError(f"{expert_file} is a scripted expert of {owners[0]}, "
+                                 f"not of {task}")  # fmt: skip
             expert_file = str(policy_file(expert_file))  # a file, or a shipped policy's name
         player = task_expert(task, expert_file)  # not a RAM policy -> ValueError
         env = make(task)

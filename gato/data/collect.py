@@ -265,16 +265,17 @@ def collect(
     if envs is not None and (dagger is None or envs < 1):
         raise ValueError("--envs is the number of episodes a --dagger checkpoint plays at "
                          f"once: it needs --dagger and a value >= 1, got {envs}")  # fmt: skip
+    # another scripted expert of the task is kept (and identified) by its name
+    scripted = expert_file is not None and expert_file in other_experts(task)
     if expert_file is not None:
         import numpy as np
 
         from gato.envs.experts.ram_policy import policy_file
 
-        if expert_file not in other_experts(task):  # a scripted expert is kept by name
-            owners = [t for t in task_names() if expert_file in other_experts(t)]
-            if owners and not Path(expert_file).is_file():
-                raise ValueError(f"{expert_file} is a scripted expert of {owners[0]}, "
-                                 f"not of {task}")  # fmt: skip
+        if not scripted:
+            owner = next((t for t in task_names() if expert_file in other_experts(t)), None)
+            if owner is not None and not Path(expert_file).is_file():
+                raise ValueError(f"{expert_file} is a scripted expert of {owner}, not of {task}")
             expert_file = str(policy_file(expert_file))  # a file, or a shipped policy's name
         player = task_expert(task, expert_file)  # not a RAM policy -> ValueError
         env = make(task)
@@ -305,10 +306,7 @@ def collect(
         "dagger": dagger,
         "explore": None if explore is None else list(explore),
         "expert_file": expert_file,
-        # a scripted expert is identified by its name, a RAM policy by its weights
-        "expert_sha256": None
-        if expert_file is None or expert_file in other_experts(task)
-        else file_sha256(expert_file),
+        "expert_sha256": None if expert_file is None or scripted else file_sha256(expert_file),
     }
     if writer.manifest is not None:
         before = {k: writer.manifest.collection.get(k) for k in params}

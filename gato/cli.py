@@ -304,6 +304,12 @@ def _add_data_train_expert(data_sub: argparse._SubParsersAction) -> None:
         help="also write FILE every this many steps, so a stopped run keeps its latest policy "
         "(default 500000; 0: only at the end)",
     )
+    p.add_argument(
+        "--init",
+        metavar="POLICY",
+        help="start from this policy (a file from train-expert or a shipped name such as "
+        "pong-ppo) to train it further; its critic starts fresh",
+    )
     p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     p.set_defaults(func=_run_data_train_expert)
 
@@ -314,7 +320,7 @@ def _run_data_train_expert(args: argparse.Namespace) -> int:
     import time
 
     from gato.envs.experts.ppo import PPOConfig, train
-    from gato.envs.experts.ram_policy import SPECS
+    from gato.envs.experts.ram_policy import SPECS, MlpPolicy, policy_file
 
     if importlib.util.find_spec("stable_baselines3") is None:
         raise ValueError("training an expert needs stable-baselines3: pip install -e '.[rl]'")
@@ -325,10 +331,11 @@ def _run_data_train_expert(args: argparse.Namespace) -> int:
     config = PPOConfig() if args.envs is None else dataclasses.replace(PPOConfig(), envs=args.envs)
     if config.envs < 1 or args.save_every < 0:
         raise ValueError("--envs must be >= 1 and --save-every >= 0")
+    init = None if args.init is None else MlpPolicy.load(policy_file(args.init))
     start = time.perf_counter()
     path = train(
         SPECS[args.game], args.steps, args.out, seed=args.seed, config=config,
-        save_every=args.save_every,
+        save_every=args.save_every, init=init,
     )  # fmt: skip
     minutes = (time.perf_counter() - start) / 60
     print(f"{path}: {args.game} policy after {args.steps:,} agent steps ({minutes:.1f} min)")

@@ -228,6 +228,25 @@ CASES = {
         2,
         "file-ckpt exists: pass --force to overwrite it",
     ),
+    "train-expert from another game's policy": Case(
+        (
+            "data",
+            "train-expert",
+            "--game",
+            "breakout",
+            "--out",
+            "b.safetensors",
+            "--init",
+            "pong-ppo",
+        ),  # fmt: skip
+        2,
+        "the initial policy's spec RamPolicySpec(game='Pong'",
+    ),
+    "train-expert from a missing policy": Case(
+        ("data", "train-expert", "--game", "pong", "--out", "p.safetensors", "--init", "nope"),
+        2,
+        "nope: no such file, nor a shipped policy",
+    ),
     "unknown task (scores)": Case(
         ("scores", "--tasks", "cartpole,pongg"), 2, "unknown task 'pongg'"
     ),

@@ -70,6 +70,22 @@ def export(sb3_policy, spec: RamPolicySpec) -> MlpPolicy:
     return policy.eval()
 
 
+def load_actor(sb3_policy, policy: MlpPolicy) -> None:
+    """Copy an :class:`MlpPolicy` into the actor of stable-baselines3's ``ActorCriticPolicy``.
+
+    The inverse of :func:`export`: a run started from a saved policy acts as that policy
+    from its first step. The critic is not in the file and starts fresh.
+    """
+    dst = [m for m in sb3_policy.mlp_extractor.policy_net if hasattr(m, "weight")]
+    dst.append(sb3_policy.action_net)
+    src = [m for m in policy.net if hasattr(m, "weight")]
+    if [tuple(m.weight.shape) for m in src] != [tuple(m.weight.shape) for m in dst]:
+        raise ValueError("the saved policy's layers do not match the PPO actor's widths")
+    for s, d in zip(src, dst, strict=True):
+        d.weight.data.copy_(s.weight.data)
+        d.bias.data.copy_(s.bias.data)
+
+
 def _progress_callback(steps: int, enabled: bool, save_every: int, save):
     """A tqdm bar over agent steps showing the mean return of the last 100 episodes.
 
@@ -112,12 +128,16 @@ def train(
     config: PPOConfig = PPOConfig(),
     progress: bool = True,
     save_every: int = 0,
+    init: MlpPolicy | None = None,
 ) -> Path:
     """Train a policy for ``steps`` agent steps (all envs together) and save it to ``out``.
 
     ``save_every`` > 0 also writes ``out`` every that many agent steps on the way (each
-    write atomic), so a stopped run keeps its latest policy.
+    write atomic), so a stopped run keeps its latest policy. ``init`` starts the actor from
+    a saved policy of the same spec (to train an expert further); its critic starts fresh.
     """
+    if init is not None and init.spec != spec:
+        raise ValueError(f"the initial policy's spec {init.spec} is not the game's {spec}")
     try:
         from stable_baselines3 import PPO
         from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecMonitor
@@ -150,6 +170,9 @@ def train(
         device="cpu",
         verbose=0,
     )
+
+    if init is not None:
+        load_actor(model.policy, init)
 
     def save(sb3_policy) -> None:
         export(sb3_policy, spec).save(out)

@@ -69,3 +69,51 @@ def test_train_expert_help_names_every_game_with_a_spec():
     command = data._subparsers._group_actions[0].choices["train-expert"]
     game = next(a for a in command._actions if a.dest == "game")
     assert game.help.endswith(f"games with a RAM spec: {', '.join(sorted(SPECS))})")
+
+
+def test_load_actor_makes_the_ppo_actor_act_as_the_saved_policy():
+    from stable_baselines3 import PPO
+
+    from gato.envs.experts.ppo import load_actor
+
+    saved = MlpPolicy(SPEC)
+    model = PPO("MlpPolicy", make_ram_env(SPEC, 0), policy_kwargs={"net_arch": [16, 16]})
+    x = torch.randn(7, SPEC.n_features)
+    load_actor(model.policy, saved)
+    want = torch.log_softmax(saved(x), -1)  # (7, 3)
+    torch.testing.assert_close(model.policy.get_distribution(x).distribution.logits, want)
+    wider = MlpPolicy(RamPolicySpec("Pong", SPEC.addresses, 2, SPEC.actions, hidden=(32, 16)))
+    with pytest.raises(ValueError, match="widths"):
+        load_actor(model.policy, wider)
+
+
+def test_train_from_a_policy_of_another_spec_is_refused(tmp_path):
+    other = MlpPolicy(RamPolicySpec("Pong", SPEC.addresses, 3, SPEC.actions, hidden=(16, 16)))
+    config = PPOConfig(envs=1, n_steps=64, batch_size=32, epochs=1)
+    with pytest.raises(ValueError, match="is not the game's"):
+        train(SPEC, 128, tmp_path / "p.safetensors", config=config, progress=False, init=other)
+    assert not (tmp_path / "p.safetensors").exists()
+
+
+def test_cli_train_expert_continues_from_an_initial_policy(tmp_path, capsys, monkeypatch):
+    from gato.cli import main
+    from gato.envs.experts import ppo
+    from gato.envs.experts.ram_policy import SPECS
+
+    start = MlpPolicy(SPECS["pong"])
+    start.save(tmp_path / "start.safetensors")
+    seen = {}
+    real_load_actor = ppo.load_actor
+
+    def load_actor(sb3_policy, policy):
+        seen["init"] = policy
+        real_load_actor(sb3_policy, policy)
+
+    monkeypatch.setattr(ppo, "load_actor", load_actor)
+    out = tmp_path / "more.safetensors"
+    argv = ["data", "train-expert", "--game", "pong", "--out", str(out), "--steps", "256",
+            "--envs", "1", "--init", str(tmp_path / "start.safetensors")]  # fmt: skip
+    assert main(argv) == 0
+    for name, value in start.state_dict().items():
+        torch.testing.assert_close(seen["init"].state_dict()[name], value)
+    assert MlpPolicy.load(out).spec == SPECS["pong"]

@@ -36,6 +36,11 @@ class PPOConfig:
     entropy: float = 0.01
     gamma: float = 0.99
     gae_lambda: float = 0.95
+    # A run started from a saved policy (``train(init=...)``) has a fresh critic, whose
+    # first advantages are noise: for this many agent steps only the critic learns.
+    # Without it, continuing pong-ppo (8M steps) lost 11.0 -> 6.2 of training return
+    # in its first 1.4M steps.
+    critic_warmup: int = 300_000
 
 
 def make_ram_env(spec: RamPolicySpec, seed: int) -> gym.Env:
@@ -56,17 +61,31 @@ def make_ram_env(spec: RamPolicySpec, seed: int) -> gym.Env:
     return env
 
 
-def export(sb3_policy, spec: RamPolicySpec) -> MlpPolicy:
-    """Copy the actor of stable-baselines3's ``ActorCriticPolicy`` into an :class:`MlpPolicy`."""
-    policy = MlpPolicy(spec)
-    src = [m for m in sb3_policy.mlp_extractor.policy_net if hasattr(m, "weight")]
-    src.append(sb3_policy.action_net)
-    dst = [m for m in policy.net if hasattr(m, "weight")]
+def _actor_modules(sb3_policy) -> list:
+    """The actor of stable-baselines3's ``ActorCriticPolicy``: its hidden layers and head."""
+    return [sb3_policy.mlp_extractor.policy_net, sb3_policy.action_net]
+
+
+def _copy_linears(src: list, dst: list, mismatch: str) -> None:
+    """Copy the weights of Linear layers ``src`` into ``dst`` (same shapes, else ValueError)."""
     if [tuple(m.weight.shape) for m in src] != [tuple(m.weight.shape) for m in dst]:
-        raise ValueError("the PPO actor's layers do not match the spec's hidden widths")
+        raise ValueError(mismatch)
     for s, d in zip(src, dst, strict=True):
         d.weight.data.copy_(s.weight.data)
         d.bias.data.copy_(s.bias.data)
+
+
+def _ppo_linears(sb3_policy) -> list:
+    actor, head = _actor_modules(sb3_policy)
+    return [m for m in actor if hasattr(m, "weight")] + [head]
+
+
+def export(sb3_policy, spec: RamPolicySpec) -> MlpPolicy:
+    """Copy the actor of stable-baselines3's ``ActorCriticPolicy`` into an :class:`MlpPolicy`."""
+    policy = MlpPolicy(spec)
+    dst = [m for m in policy.net if hasattr(m, "weight")]
+    mismatch = "the PPO actor's layers do not match the spec's hidden widths"
+    _copy_linears(_ppo_linears(sb3_policy), dst, mismatch)
     return policy.eval()
 
 
@@ -76,14 +95,31 @@ def load_actor(sb3_policy, policy: MlpPolicy) -> None:
     The inverse of :func:`export`: a run started from a saved policy acts as that policy
     from its first step. The critic is not in the file and starts fresh.
     """
-    dst = [m for m in sb3_policy.mlp_extractor.policy_net if hasattr(m, "weight")]
-    dst.append(sb3_policy.action_net)
     src = [m for m in policy.net if hasattr(m, "weight")]
-    if [tuple(m.weight.shape) for m in src] != [tuple(m.weight.shape) for m in dst]:
-        raise ValueError("the saved policy's layers do not match the PPO actor's widths")
-    for s, d in zip(src, dst, strict=True):
-        d.weight.data.copy_(s.weight.data)
-        d.bias.data.copy_(s.bias.data)
+    mismatch = "the saved policy's layers do not match the PPO actor's widths"
+    _copy_linears(src, _ppo_linears(sb3_policy), mismatch)
+
+
+def _critic_warmup_callback(steps: int):
+    """Freeze the actor until ``steps`` agent steps have been played, then train it too."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class CriticWarmup(BaseCallback):
+        def _set_actor(self, trainable: bool) -> None:
+            for module in _actor_modules(self.model.policy):
+                module.requires_grad_(trainable)  # Adam skips parameters without a gradient
+
+        def _on_training_start(self) -> None:
+            self._set_actor(False)
+
+        def _on_rollout_end(self) -> None:  # runs before the update on this rollout
+            if self.num_timesteps > steps:  # this rollout ran past the warm-up
+                self._set_actor(True)
+
+        def _on_step(self) -> bool:
+            return True
+
+    return CriticWarmup()
 
 
 def _progress_callback(steps: int, enabled: bool, save_every: int, save):
@@ -134,7 +170,8 @@ def train(
 
     ``save_every`` > 0 also writes ``out`` every that many agent steps on the way (each
     write atomic), so a stopped run keeps its latest policy. ``init`` starts the actor from
-    a saved policy of the same spec (to train an expert further); its critic starts fresh.
+    a saved policy of the same spec (to train an expert further); its critic starts fresh
+    and alone learns for the first ``config.critic_warmup`` agent steps.
     """
     if init is not None and init.spec != spec:
         raise ValueError(f"the initial policy's spec {init.spec} is not the game's {spec}")
@@ -178,7 +215,10 @@ def train(
         export(sb3_policy, spec).save(out)
 
     try:
-        model.learn(steps, callback=_progress_callback(steps, progress, save_every, save))
+        callbacks = [_progress_callback(steps, progress, save_every, save)]
+        if init is not None and config.critic_warmup > 0:
+            callbacks.append(_critic_warmup_callback(config.critic_warmup))
+        model.learn(steps, callback=callbacks)
     finally:
         vec.close()
     return export(model.policy, spec).save(out)

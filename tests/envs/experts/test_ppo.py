@@ -117,3 +117,16 @@ def test_cli_train_expert_continues_from_an_initial_policy(tmp_path, capsys, mon
     for name, value in start.state_dict().items():
         torch.testing.assert_close(seen["init"].state_dict()[name], value)
     assert MlpPolicy.load(out).spec == SPECS["pong"]
+
+
+def test_a_continued_run_trains_only_the_critic_during_its_warmup(tmp_path):
+    saved = MlpPolicy(SPEC)
+    before = {k: v.clone() for k, v in saved.state_dict().items()}
+    out = tmp_path / "p.safetensors"
+    config = PPOConfig(envs=1, n_steps=64, batch_size=32, epochs=1, critic_warmup=192)
+    train(SPEC, 192, out, config=config, progress=False, init=saved)  # 3 updates, all warm-up
+    for name, value in MlpPolicy.load(out).state_dict().items():
+        torch.testing.assert_close(value, before[name], rtol=0, atol=0)  # the actor stood still
+    train(SPEC, 256, out, config=config, progress=False, init=saved)  # the 4th update is not
+    after = MlpPolicy.load(out).state_dict()
+    assert any(not torch.equal(after[k], before[k]) for k in before)  # then it learns

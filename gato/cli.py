@@ -363,6 +363,12 @@ def _add_data_probe(data_sub: argparse._SubParsersAction) -> None:
         "all added to training; held out are still STORE's last episodes (repeatable)",
     )
     p.add_argument("--frames", type=int, default=4, help="stacked frames (default 4)")
+    p.add_argument(
+        "--last-action",
+        action="store_true",
+        help="also give the probe the previous action (Gato's context holds its past actions; "
+        "an expert whose move depends on its last one needs it)",
+    )
     p.add_argument("--seconds", type=float, default=300.0, help="time budget (default 300)")
     p.add_argument("--steps", type=int, default=100_000, help="step budget (default 100000)")
     p.add_argument("--heldout", type=int, default=3, help="held-out episodes (default 3)")
@@ -416,6 +422,7 @@ def _run_data_probe(args: argparse.Namespace) -> int:
         seconds=args.seconds,
         heldout=args.heldout,
         seed=args.seed,
+        last_action=args.last_action,
     )
 
     def show(point: dict) -> None:
@@ -427,7 +434,8 @@ def _run_data_probe(args: argparse.Namespace) -> int:
 
     model, r = train_probe(args.store, cfg, progress=show, extra=args.extra)
     print(
-        f"{r.task}: {r.frames} frames, {r.train_samples} training steps"
+        f"{r.task}: {r.frames} frames{' + last action' if r.last_action else ''}, "
+        f"{r.train_samples} training steps"
         f"{f' ({len(r.extra)} extra stores)' if r.extra else ''}, {r.steps} probe steps in "
         f"{r.seconds:.0f} s; held-out "
         f"({r.heldout_samples} steps): probe CE {r.probe_ce:.3f} nats, accuracy "

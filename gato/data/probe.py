@@ -50,6 +50,9 @@ class ProbeConfig:
         eval_samples: held-out samples scored at each report (all at the end).
         report_every: steps between progress reports.
         seed: torch and sampling seed.
+        last_action: also give the probe the action taken at the previous step (one-hot,
+            zeros at an episode's first step), as Gato's context holds its past actions.
+            Experts whose move depends on their last one (a paddle's momentum) need it.
     """
 
     frames: int = 4
@@ -61,6 +64,7 @@ class ProbeConfig:
     eval_samples: int = 4000
     report_every: int = 500
     seed: int = 0
+    last_action: bool = False
 
 
 @dataclass
@@ -81,6 +85,7 @@ class ProbeReport:
     seconds: float
     curve: list[dict] = field(default_factory=list)  # step, train_ce, heldout_ce, accuracy
     extra: list[str] = field(default_factory=list)  # stores that only added training episodes
+    last_action: bool = False  # the probe also saw the previous action
 
     @property
     def gap_closed(self) -> float:
@@ -92,11 +97,16 @@ class ProbeReport:
 
 
 class FrameProbe(nn.Module):
-    """``(B, frames, H, W)`` floats in [-1, 1] -> ``(B, n_actions)`` logits."""
+    """``(B, frames, H, W)`` floats in [-1, 1] -> ``(B, n_actions)`` logits.
 
-    def __init__(self, frames: int, n_actions: int) -> None:
+    With ``last_action`` the previous action ``(B, n_actions)`` one-hot (zeros at an
+    episode's first step) joins the image features before the two dense layers.
+    """
+
+    def __init__(self, frames: int, n_actions: int, last_action: bool = False) -> None:
         super().__init__()
-        self.net = nn.Sequential(
+        self.frames, self.n_actions, self.last_action = frames, n_actions, last_action
+        self.conv = nn.Sequential(
             nn.Conv2d(frames, 32, 8, stride=4, padding=2),
             nn.ReLU(),
             nn.Conv2d(32, 64, 4, stride=2, padding=1),
@@ -104,14 +114,20 @@ class FrameProbe(nn.Module):
             nn.Conv2d(64, 64, 3, stride=1, padding=1),
             nn.ReLU(),
             nn.AdaptiveAvgPool2d(6),  # (B, 64, 6, 6) for any frame size: keeps coarse position
-            nn.Flatten(),
-            nn.Linear(64 * 36, 256),
-            nn.ReLU(),
-            nn.Linear(256, n_actions),
+            nn.Flatten(),  # (B, 2304)
+        )
+        extra = n_actions if last_action else 0
+        self.head = nn.Sequential(
+            nn.Linear(64 * 36 + extra, 256), nn.ReLU(), nn.Linear(256, n_actions)
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+    def forward(self, x: torch.Tensor, previous: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.conv(x)  # (B, 2304)
+        if self.last_action:
+            if previous is None:
+                raise ValueError("this probe also reads the previous action: pass `previous`")
+            h = torch.cat([h, previous], dim=1)  # (B, 2304 + n_actions)
+        return self.head(h)
 
 
 def stack_indices(lengths: np.ndarray, frames: int) -> np.ndarray:
@@ -221,6 +237,9 @@ def train_probe(
     all_frames = torch.from_numpy(np.concatenate(frames))  # (N, H, W) uint8, kept once
     y = torch.from_numpy(np.concatenate(actions))  # (N,)
     stacks = torch.from_numpy(stack_indices(lengths, cfg.frames))  # (N, frames)
+    # The previous step's row; an episode's first step points at itself, masked below.
+    before = torch.from_numpy(stack_indices(lengths, 2)[:, 0])  # (N,)
+    first = before == torch.arange(len(y))  # (N,) True at each episode's first step
     n_train = int(lengths[: len(lengths) - cfg.heldout].sum())
     n_actions = int(y.max()) + 1
 
@@ -230,12 +249,17 @@ def train_probe(
     baseline_ce = float(-(freq[y_test] + 1e-12).log().mean())
     majority = float((y_test == int(freq.argmax())).double().mean())
 
-    def inputs(rows: torch.Tensor) -> torch.Tensor:
-        return _as_input(all_frames[stacks[rows]])  # (B, frames, H, W)
+    def logits_of(rows: torch.Tensor) -> torch.Tensor:
+        x = _as_input(all_frames[stacks[rows]])  # (B, frames, H, W)
+        if not cfg.last_action:
+            return model(x)
+        previous = F.one_hot(y[before[rows]], n_actions).float()  # (B, n_actions)
+        previous[first[rows]] = 0.0  # nothing came before an episode's first step
+        return model(x, previous)
 
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    model = FrameProbe(cfg.frames, n_actions)
+    model = FrameProbe(cfg.frames, n_actions, cfg.last_action)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     test_rows = torch.arange(n_train, len(y))
     quick = test_rows[torch.randperm(len(test_rows), generator=gen)[: cfg.eval_samples]]
@@ -245,7 +269,7 @@ def train_probe(
         model.eval()
         loss, correct = 0.0, 0
         for chunk in rows.split(1024):
-            logits = model(inputs(chunk))
+            logits = logits_of(chunk)
             loss += float(F.cross_entropy(logits, y[chunk], reduction="sum"))
             correct += int((logits.argmax(1) == y[chunk]).sum())
         model.train()
@@ -255,7 +279,7 @@ def train_probe(
     start, step, train_loss = time.perf_counter(), 0, float("nan")
     while step < cfg.steps and time.perf_counter() - start < cfg.seconds:
         rows = torch.randint(n_train, (cfg.batch_size,), generator=gen)
-        loss = F.cross_entropy(model(inputs(rows)), y[rows])
+        loss = F.cross_entropy(logits_of(rows), y[rows])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -286,6 +310,7 @@ def train_probe(
         seconds=seconds,
         curve=curve,
         extra=extra_paths,
+        last_action=cfg.last_action,
     )
 
 
@@ -308,21 +333,26 @@ def play_probe(
         raise ValueError(f"temperature must be >= 0, got {temperature}")
     spec = registry.spec(task)
     key = next(k for k, f in spec.observation.items() if f.kind is ObsKind.IMAGE)
-    frames = model.net[0].in_channels
+    frames = model.frames
 
     def player(episode_seed: int):  # one episode's ``obs -> action``, with its frame stack
         stack: list[np.ndarray] = []
+        previous = torch.zeros(1, model.n_actions)  # (1, A): no action before the first step
         gen = torch.Generator().manual_seed(episode_seed)
 
         def act(obs: dict) -> int:
-            nonlocal stack
+            nonlocal stack, previous
             grey = _grey(obs[key])  # (H, W)
             stack = (stack or [grey] * frames)[1:] + [grey]  # (frames) oldest first
-            logits = model(_as_input(torch.from_numpy(np.stack(stack)[None])))[0]  # (A,)
+            x = _as_input(torch.from_numpy(np.stack(stack)[None]))  # (1, frames, H, W)
+            logits = model(x, previous if model.last_action else None)[0]  # (A,)
             if temperature == 0:
-                return int(logits.argmax())
-            probs = torch.softmax(logits / temperature, dim=0)
-            return int(torch.multinomial(probs, 1, generator=gen))
+                action = int(logits.argmax())
+            else:
+                probs = torch.softmax(logits / temperature, dim=0)
+                action = int(torch.multinomial(probs, 1, generator=gen))
+            previous = F.one_hot(torch.tensor([action]), model.n_actions).float()
+            return action
 
         return act
 

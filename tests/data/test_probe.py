@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from gato.cli import main
 from gato.data.collect import collect
@@ -93,6 +94,47 @@ def test_motion_needs_the_previous_frame(tmp_path):
     assert two.probe_accuracy > 0.9 > one.probe_accuracy
 
 
+def _alternating_store(path, rng, episodes=8, steps=100):
+    """Action = the opposite of the last one (from a random first one); frames unrelated."""
+    out = []
+    for _ in range(episodes):
+        actions = (rng.integers(0, 2) + np.arange(steps)) % 2
+        out.append((_frames(rng.integers(0, SIZE - 1, steps)), actions))
+    return _store(path, out)
+
+
+def test_an_action_set_by_the_last_one_needs_the_last_action(tmp_path):
+    path = _alternating_store(tmp_path, np.random.default_rng(6))
+    blind = probe_store(path, FAST)
+    told = probe_store(path, ProbeConfig(**{**FAST.__dict__, "last_action": True}))
+    assert blind.gap_closed < 0.1 and not blind.last_action
+    assert told.probe_accuracy > 0.95 and told.last_action  # first steps are guesses
+    assert told.gap_closed > 0.7
+
+
+def test_a_probe_given_the_last_action_plays_with_its_own_last_action(tmp_path, monkeypatch):
+    collect("fake-image", 12, tmp_path / "store", seed=0)
+    model, report = train_probe(
+        tmp_path / "store", ProbeConfig(**{**FAST.__dict__, "last_action": True})
+    )
+    seen, chosen = [], []
+    forward = model.forward
+
+    def spy(x, previous=None):
+        logits = forward(x, previous)  # (1, A)
+        seen.append(previous)
+        chosen.append(int(logits.argmax()))  # greedy play takes this action
+        return logits
+
+    monkeypatch.setattr(model, "forward", spy)
+    play_probe(model, "fake-image", 1, seed=2_000_000)
+    assert len(seen) > 2 and seen[0].sum() == 0  # nothing before the first step
+    assert [int(p.argmax()) for p in seen[1:]] == chosen[:-1]  # then its own last action
+    assert all(p.sum() == 1 for p in seen[1:])
+    with pytest.raises(ValueError, match="previous action"):
+        forward(torch.zeros(1, model.frames, SIZE, SIZE))
+
+
 def test_cli_writes_the_report_and_refuses_stores_without_frames(tmp_path, capsys):
     path = _side_store(tmp_path / "side", np.random.default_rng(3), episodes=4, steps=40)
     out = tmp_path / "probe.json"
@@ -105,6 +147,10 @@ def test_cli_writes_the_report_and_refuses_stores_without_frames(tmp_path, capsy
     assert report["steps"] == 20 and report["heldout_samples"] == 40
     assert 0 <= report["probe_accuracy"] <= 1 and "gap_closed" in report
     assert "gap closed" in capsys.readouterr().out
+    assert report["last_action"] is False
+    assert main([*argv, "--last-action", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["last_action"] is True
+    assert "4 frames + last action" in capsys.readouterr().out
 
     vec = tmp_path / "vec"
     StoreWriter(vec, "fake").add(

@@ -83,9 +83,8 @@ def _ppo_linears(sb3_policy) -> list:
 def export(sb3_policy, spec: RamPolicySpec) -> MlpPolicy:
     """Copy the actor of stable-baselines3's ``ActorCriticPolicy`` into an :class:`MlpPolicy`."""
     policy = MlpPolicy(spec)
-    dst = [m for m in policy.net if hasattr(m, "weight")]
     mismatch = "the PPO actor's layers do not match the spec's hidden widths"
-    _copy_linears(_ppo_linears(sb3_policy), dst, mismatch)
+    _copy_linears(_ppo_linears(sb3_policy), policy.linears(), mismatch)
     return policy.eval()
 
 
@@ -95,9 +94,8 @@ def load_actor(sb3_policy, policy: MlpPolicy) -> None:
     The inverse of :func:`export`: a run started from a saved policy acts as that policy
     from its first step. The critic is not in the file and starts fresh.
     """
-    src = [m for m in policy.net if hasattr(m, "weight")]
     mismatch = "the saved policy's layers do not match the PPO actor's widths"
-    _copy_linears(src, _ppo_linears(sb3_policy), mismatch)
+    _copy_linears(policy.linears(), _ppo_linears(sb3_policy), mismatch)
 
 
 def _critic_warmup_callback(steps: int):

@@ -153,6 +153,10 @@ class MlpPolicy(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
+    def linears(self) -> list[nn.Linear]:
+        """The linear layers, input first (the tanh between them has no weights)."""
+        return [m for m in self.net if isinstance(m, nn.Linear)]
+
     def save(self, path: str | Path) -> Path:
         """Write the weights and the spec (metadata) to a safetensors file."""
         from safetensors.torch import save_file
@@ -238,8 +242,7 @@ class RamPolicyExpert(Expert):
         # (weight (out, in), bias (out,)) per linear layer, float32, for numpy inference
         self._layers = [
             (m.weight.detach().numpy().copy(), m.bias.detach().numpy().copy())
-            for m in policy.net
-            if isinstance(m, nn.Linear)
+            for m in policy.linears()
         ]
         self._history: list[np.ndarray] = []
         self._last = 0

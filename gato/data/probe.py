@@ -351,7 +351,8 @@ def play_probe(
             else:
                 probs = torch.softmax(logits / temperature, dim=0)
                 action = int(torch.multinomial(probs, 1, generator=gen))
-            previous = F.one_hot(torch.tensor([action]), model.n_actions).float()
+            if model.last_action:  # (1, A), read at the next step
+                previous = F.one_hot(torch.tensor([action]), model.n_actions).float()
             return action
 
         return act

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -49,8 +50,11 @@ def curves(
     x: str = "step",
     title: str = "",
     log_y: bool = True,
+    y_label: str = "",
+    hlines: Mapping[str, float] | None = None,
 ) -> Path:
-    """Line plot of ``keys`` against ``x`` from metrics rows (missing values skipped)."""
+    """Line plot of ``keys`` against ``x`` from metrics rows (missing values skipped);
+    ``hlines`` adds labelled horizontal reference lines (a baseline's final value, say)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
     drawn = 0
@@ -62,9 +66,13 @@ def curves(
     if not drawn:
         plt.close(fig)
         raise ValueError(f"none of {list(keys)} appear in the metrics")
+    styles = itertools.cycle(("--", ":", "-."))
+    for (label, y), style in zip((hlines or {}).items(), styles, strict=False):
+        ax.axhline(y, color="grey", ls=style, lw=1.0, label=label)
     if log_y:
         ax.set_yscale("log")
     ax.set_xlabel(x)
+    ax.set_ylabel(y_label)
     ax.set_title(title)
     ax.legend(fontsize=7)
     fig.tight_layout()

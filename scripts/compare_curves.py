@@ -12,11 +12,11 @@ as the ``heldout.jsonl`` files under ``docs/results``); rows without ``--key`` a
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from gato import plots
+from gato.data.jsonl import iter_jsonl
 
 
 def labelled(text: str) -> tuple[str, str]:
@@ -30,16 +30,11 @@ def labelled(text: str) -> tuple[str, str]:
 def read_rows(path: Path, label: str, key: str, x: str, x_from: float = 0.0) -> list[dict]:
     """``{x: .., label: ..}`` rows from the ``key`` column of the JSON-lines file ``path``,
     from ``x >= x_from`` on."""
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{n}: not JSON ({e.msg})") from None
-        if key in row and x in row and row[x] >= x_from:
-            rows.append({x: row[x], label: row[key]})
+    rows = [
+        {x: row[x], label: row[key]}
+        for _, row in iter_jsonl(path)
+        if key in row and x in row and row[x] >= x_from
+    ]
     if not rows:
         raise ValueError(f"{path}: no row has {key!r} and {x!r} >= {x_from:g}")
     return rows

@@ -58,13 +58,15 @@ def test_a_line_that_is_not_json_is_named_with_its_number(tmp_path):
     a.write_text('{"step": 1, "eval/pong": 1.0}\n{"step": 2,\n')
     done = run_compare("--key", "eval/pong", "--out", str(tmp_path / "c.png"), "--curve", f"a={a}")
     assert done.returncode == 2
-    assert f"{a}:2: not JSON" in done.stderr and "Traceback" not in done.stderr
+    assert f"{a}:2: not valid JSON" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_missing_files_bad_labels_and_repeated_labels_are_refused(tmp_path):
     out = str(tmp_path / "c.png")
     missing = run_compare("--key", "k", "--out", out, "--curve", f"a={tmp_path / 'none.jsonl'}")
-    assert missing.returncode == 2 and "none.jsonl" in missing.stderr
+    assert (
+        missing.returncode == 2 and "not found" in missing.stderr and "none.jsonl" in missing.stderr
+    )
     assert "Traceback" not in missing.stderr
     no_label = run_compare("--key", "k", "--out", out, "--curve", "runs/a.jsonl")
     assert no_label.returncode == 2 and "expected LABEL=VALUE" in no_label.stderr

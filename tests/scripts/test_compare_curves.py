@@ -1,25 +1,20 @@
 """`scripts/compare_curves.py`: one metric of several runs on one plot; bad input gets
 one clear message and a non-zero exit."""
 
-import json
-import subprocess
-import sys
+from functools import partial
 from pathlib import Path
 
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[2]
+from gato.data.jsonl import write_jsonl
 
+from .python_script import run_python_script
 
-def run_compare(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "compare_curves.py"), *args],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+run_compare = partial(run_python_script, "compare_curves.py")
 
 
 def write_metrics(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_jsonl(path, rows)
     return path
 
 

@@ -1,18 +1,11 @@
 """`scripts/results.py`: bad input gets one clear message and a non-zero exit."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
+from functools import partial
 
-ROOT = Path(__file__).resolve().parents[2]
+from .python_script import run_python_script
 
-
-def run_results(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "results.py"), *args],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+run_results = partial(run_python_script, "results.py")
 
 
 def test_an_interrupted_evaluation_exits_with_one_message(tmp_path):

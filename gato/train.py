@@ -417,19 +417,30 @@ def evaluate(
     model: nn.Module, mixture: Mixture, batches: int, autocast, device: torch.device
 ) -> dict[str, float]:
     """Held-out loss per task: mean cross-entropy over targets of ``batches`` batches."""
-    model.eval()
     out = {}
+    for task, sums in heldout_batch_losses(model, mixture, batches, autocast, device).items():
+        count = sum(n for _, n in sums)
+        out[task] = sum(total for total, _ in sums) / count if count else float("nan")
+    return out
+
+
+def heldout_batch_losses(
+    model: nn.Module, mixture: Mixture, batches: int, autocast, device: torch.device
+) -> dict[str, list[tuple[float, int]]]:
+    """Per task, each held-out batch's ``(summed cross-entropy, targets)``, batches
+    ``0 .. batches - 1`` of :meth:`Mixture.heldout_batch` (the windows its seed draws)."""
+    was_training = model.training
+    model.eval()
+    out: dict[str, list[tuple[float, int]]] = {}
     with torch.no_grad():
         for k, task in enumerate(mixture.tasks):
-            total, count = 0.0, 0
+            out[task] = []
             for j in range(batches):
                 batch = mixture.heldout_batch(k, j).to(device)
                 with autocast:
                     lo = sequence_loss(model(batch, at=predicting(batch)), batch)
-                total += float(lo.loss) * lo.tokens
-                count += lo.tokens
-            out[task] = total / count if count else float("nan")
-    model.train()
+                out[task].append((float(lo.loss) * lo.tokens, int(lo.tokens)))
+    model.train(was_training)
     return out
 
 

@@ -10,6 +10,7 @@ CPU is honoured, with a warning.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import torch
@@ -48,3 +49,11 @@ def resolve(dtype: Precision, device: str, flags: frozenset[str] | None = None) 
     if dtype != Precision.AUTO:
         return dtype
     return Precision.BF16 if native_bf16(device, flags) else Precision.FP32
+
+
+def autocast(dtype: Precision, device: str | torch.device) -> AbstractContextManager:
+    """The context a forward pass runs in for a resolved ``dtype``: bf16 autocast on
+    ``device``'s type, or nothing (fp32)."""
+    if dtype == Precision.BF16:
+        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+    return nullcontext()

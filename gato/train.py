@@ -247,11 +247,7 @@ def _run(
         else:
             optimizer.load_state_dict(ckpt.optimizer)
     used = sharding.UsedModules(raw, device) if fsdp else None
-    autocast = (
-        torch.autocast(device.type, dtype=torch.bfloat16)
-        if dtype == Precision.BF16
-        else nullcontext()
-    )
+    autocast = precision.autocast(dtype, device)
     end = tc.steps if stop_at is None else min(tc.steps, stop_at)
     accum, world = tc.grad_accum, env.world_size
     loader = micro_batch_loader(mixture, start, end, accum, env.rank, world, cfg.data.workers)
@@ -417,11 +413,14 @@ def evaluate(
     model: nn.Module, mixture: Mixture, batches: int, autocast, device: torch.device
 ) -> dict[str, float]:
     """Held-out loss per task: mean cross-entropy over targets of ``batches`` batches."""
-    out = {}
-    for task, sums in heldout_batch_losses(model, mixture, batches, autocast, device).items():
-        count = sum(n for _, n in sums)
-        out[task] = sum(total for total, _ in sums) / count if count else float("nan")
-    return out
+    sums = heldout_batch_losses(model, mixture, batches, autocast, device)
+    return {task: pooled_loss(per_batch) for task, per_batch in sums.items()}
+
+
+def pooled_loss(sums: list[tuple[float, int]]) -> float:
+    """Mean cross-entropy over every target of ``(summed cross-entropy, targets)`` pairs."""
+    count = sum(n for _, n in sums)
+    return sum(total for total, _ in sums) / count if count else float("nan")
 
 
 def heldout_batch_losses(

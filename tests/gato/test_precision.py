@@ -1,6 +1,7 @@
 """train.dtype = "auto": bf16 only where the hardware computes it natively."""
 
 import pytest
+import torch
 
 from gato import precision
 from gato.config import Precision, load_run_config
@@ -64,3 +65,11 @@ def test_auto_trains_exactly_as_the_dtype_the_cpu_flags_pick(
     assert auto == _losses(text_data, tmp_path / same_as, same_as)
     other = "bf16" if same_as == "fp32" else "fp32"
     assert auto != _losses(text_data, tmp_path / other, other)  # the test can tell them apart
+
+
+def test_autocast_runs_matmuls_in_bf16_only_for_a_bf16_run():
+    a = torch.ones(2, 2)
+    with precision.autocast(Precision.BF16, "cpu"):
+        assert (a @ a).dtype == torch.bfloat16
+    with precision.autocast(Precision.FP32, torch.device("cpu")):
+        assert (a @ a).dtype == torch.float32

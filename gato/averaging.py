@@ -40,10 +40,8 @@ def average_checkpoints(checkpoints: Sequence[Checkpoint]) -> Checkpoint:
     """
     if len(checkpoints) < 2:
         raise ValueError(f"averaging needs at least two checkpoints, got {len(checkpoints)}")
-    steps = [c.state.get("step") for c in checkpoints]
-    newest = max(
-        range(len(checkpoints)), key=lambda i: (steps[i] if isinstance(steps[i], int) else -1, i)
-    )
+    steps = [c.state["step"] for c in checkpoints]
+    newest = max(range(len(checkpoints)), key=lambda i: (steps[i], i))
     first = checkpoints[0]
     for k, c in enumerate(checkpoints[1:], start=1):
         _check_same_model(first, c, k)

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from gato.averaging import average_checkpoints
-from gato.checkpoint import STEP_DIR, list_checkpoints, load_checkpoint, save_checkpoint
+from gato.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 
 
 def fail(message: str) -> int:
@@ -27,17 +27,9 @@ def fail(message: str) -> int:
 
 
 def expand(paths: list[Path]) -> list[Path]:
-    """Checkpoint directories: a run directory becomes its kept checkpoints, oldest first."""
-    found: list[Path] = []
-    for path in paths:
-        if not path.is_dir():
-            raise FileNotFoundError(f"not a directory: {path}")
-        if STEP_DIR.match(path.name) or (path / "manifest.json").exists():
-            found.append(path)
-        elif kept := list_checkpoints(path):
-            found += kept
-        else:
-            raise ValueError(f"{path} is neither a checkpoint nor a run with checkpoints")
+    """Checkpoint directories: a run directory becomes its kept checkpoints, oldest first;
+    any other path is taken as a checkpoint, which :func:`load_checkpoint` then checks."""
+    found = [p for path in paths for p in list_checkpoints(path) or [path]]
     if len(set(p.resolve() for p in found)) != len(found):
         raise ValueError("a checkpoint is given twice (a run directory stands for all of its)")
     return found

@@ -80,8 +80,8 @@ def test_an_existing_output_step_is_kept_without_force(tiny_run, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["{missing}"], "not a directory"),
-        (["{empty}"], "neither a checkpoint nor a run"),
+        (["{missing}"], "checkpoint not found"),
+        (["{empty}"], "is not a checkpoint (no manifest.json, no step_* directories)"),
         (["{run}/step_00000006"], "at least two"),
         (["{run}", "{run}/step_00000004"], "given twice"),
         (["{run}", "{other}"], "different"),

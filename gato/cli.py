@@ -177,6 +177,7 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     _add_data_collect(data_sub)
     _add_data_train_expert(data_sub)
     _add_data_probe(data_sub)
+    _add_data_state_probe(data_sub)
     _add_data_vl(data_sub)
 
 
@@ -462,6 +463,108 @@ def _run_data_probe(args: argparse.Namespace) -> int:
         )
     if args.json is not None:
         write_atomic(args.json, (json.dumps(report, indent=1) + "\n").encode())
+    return 0
+
+
+def _step_counts(text: str) -> tuple[int, ...]:
+    """``"50,100,200"`` -> ``(50, 100, 200)``; argparse reports a bad list as one line."""
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated step counts like 50,100,200, got {text!r}"
+        ) from None
+
+
+# Defaults of `gato data state-probe`, kept equal to StateProbeConfig's (tested) without
+# importing torch to build the parser.
+STATE_PROBE_STEPS = (50, 100, 200, 400, 800, 1600, 3200, 6400)
+
+
+def _add_data_state_probe(data_sub: argparse._SubParsersAction) -> None:
+    p = data_sub.add_parser(
+        "state-probe",
+        help="can a RAM policy be cloned from its own state? (the frame probe's control)",
+        description="Record a RAM policy's greedy games (env seeds from --seed) as the "
+        "positions it reads and the action it takes, train a small MLP clone on all but the "
+        "last --heldout games, and at each of --steps score the clone on the held-out games "
+        "and in --play greedy games. A clone that plays near the policy says the policy is "
+        "copyable from this data; a pixel learner that is not misses the positions in the "
+        "frames. The curve maps held-out accuracy to play for the task.",
+    )
+    p.add_argument("policy", help="a shipped RAM policy (breakout-ppo, pong-ppo) or a policy file")
+    p.add_argument("--episodes", type=int, default=30, help="games recorded (default 30)")
+    p.add_argument(
+        "--heldout", type=int, default=3, help="games at the end held out for scoring (default 3)"
+    )
+    p.add_argument(
+        "--steps", type=_step_counts, default=STATE_PROBE_STEPS, metavar="N,N,...",
+        help="increasing step counts at which the clone is scored (default "
+        + ",".join(map(str, STATE_PROBE_STEPS)) + ")",
+    )  # fmt: skip
+    p.add_argument(
+        "--last-action", action="store_true",
+        help="also give the clone its previous action (the policy reads its own)",
+    )  # fmt: skip
+    p.add_argument(
+        "--play", type=int, default=10, metavar="N",
+        help="greedy games played at each step count (default 10; 0: none)",
+    )  # fmt: skip
+    p.add_argument(
+        "--play-seed", type=int, default=2_000_000, help="first env seed played (default 2000000)"
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="first recorded env seed and torch seed (default 0)"
+    )
+    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--json", type=Path, help="write the report here as JSON")
+    p.set_defaults(func=_run_data_state_probe)
+
+
+def _run_data_state_probe(args: argparse.Namespace) -> int:
+    import json
+
+    import numpy as np
+    import torch
+
+    from gato.atomic import write_atomic
+    from gato.data.state_probe import StatePoint, StateProbeConfig, state_probe
+
+    if args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    cfg = StateProbeConfig(
+        episodes=args.episodes,
+        heldout=args.heldout,
+        checkpoints=args.steps,
+        last_action=args.last_action,
+        seed=args.seed,
+        play=args.play,
+        play_seed=args.play_seed,
+    )
+    torch.set_num_threads(args.threads)
+
+    def show(point: StatePoint) -> None:
+        played = (
+            f"  plays {point.mean_return:.1f} +- {np.std(point.returns):.1f}"
+            if point.returns
+            else ""
+        )
+        print(
+            f"step {point.step:>6}  held-out CE {point.heldout_ce:.3f}  "
+            f"accuracy {point.accuracy:.3f}{played}",
+            flush=True,
+        )
+
+    report = state_probe(args.policy, cfg, progress=show)
+    print(
+        f"{report.task}: {args.episodes} games of {Path(report.policy).stem} "
+        f"(mean {np.mean(report.expert_returns):.1f}), {report.train_samples} training and "
+        f"{report.heldout_samples} held-out states; frequencies {report.baseline_ce:.3f} "
+        f"nats, majority {report.majority_accuracy:.1%}"
+        f"{'; the clone also reads its last action' if report.last_action else ''}"
+    )
+    if args.json is not None:
+        write_atomic(args.json, (json.dumps(report.to_dict(), indent=1) + "\n").encode())
     return 0
 
 

@@ -218,6 +218,21 @@ CASES = {
         2,
         "this RAM policy plays ALE/Pong, not CartPole-v1",
     ),
+    "state-probe of an unknown policy": Case(
+        ("data", "state-probe", "nosuch-ppo", "--threads", "1"),
+        2,
+        "nosuch-ppo: no such file, nor a shipped policy (breakout-ppo, pong-ppo)",
+    ),
+    "state-probe with step counts that do not increase": Case(
+        ("data", "state-probe", "pong-ppo", "--steps", "100,50", "--threads", "1"),
+        2,
+        "checkpoints must be increasing step counts >= 1, got (100, 50)",
+    ),
+    "state-probe holding out every game": Case(
+        ("data", "state-probe", "pong-ppo", "--episodes", "3", "--heldout", "3"),
+        2,
+        "need at least 1 held-out game and 1 to train on, got 3 games with 3 held out",
+    ),
     "train-expert for a game without a RAM spec": Case(
         ("data", "train-expert", "--game", "freeway", "--out", "f.safetensors"),
         2,

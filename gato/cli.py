@@ -370,6 +370,12 @@ def _add_data_probe(data_sub: argparse._SubParsersAction) -> None:
         help="also give the probe the previous action (Gato's context holds its past actions; "
         "an expert whose move depends on its last one needs it)",
     )
+    p.add_argument(
+        "--full-map",
+        action="store_true",
+        help="flatten the convolutions' whole feature map (10x10 at 80x80) instead of pooling "
+        "it to 6x6, so a 1-2 pixel ball's place within a cell survives",
+    )
     p.add_argument("--seconds", type=float, default=300.0, help="time budget (default 300)")
     p.add_argument("--steps", type=int, default=100_000, help="step budget (default 100000)")
     p.add_argument("--heldout", type=int, default=3, help="held-out episodes (default 3)")
@@ -424,6 +430,7 @@ def _run_data_probe(args: argparse.Namespace) -> int:
         heldout=args.heldout,
         seed=args.seed,
         last_action=args.last_action,
+        full_map=args.full_map,
     )
 
     def show(point: dict) -> None:
@@ -435,7 +442,8 @@ def _run_data_probe(args: argparse.Namespace) -> int:
 
     model, r = train_probe(args.store, cfg, progress=show, extra=args.extra)
     print(
-        f"{r.task}: {r.frames} frames{' + last action' if r.last_action else ''}, "
+        f"{r.task}: {r.frames} frames{' + last action' if r.last_action else ''}"
+        f"{', full map' if r.full_map else ''}, "
         f"{r.train_samples} training steps"
         f"{f' ({len(r.extra)} extra stores)' if r.extra else ''}, {r.steps} probe steps in "
         f"{r.seconds:.0f} s; held-out "

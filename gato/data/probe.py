@@ -53,6 +53,8 @@ class ProbeConfig:
         last_action: also give the probe the action taken at the previous step (one-hot,
             zeros at an episode's first step), as Gato's context holds its past actions.
             Experts whose move depends on their last one (a paddle's momentum) need it.
+        full_map: flatten the convolutions' whole map instead of pooling it to 6x6
+            (:class:`FrameProbe`), so a 1-2 pixel ball's place within a cell survives.
     """
 
     frames: int = 4
@@ -65,6 +67,7 @@ class ProbeConfig:
     report_every: int = 500
     seed: int = 0
     last_action: bool = False
+    full_map: bool = False
 
 
 @dataclass
@@ -86,6 +89,7 @@ class ProbeReport:
     curve: list[dict] = field(default_factory=list)  # step, train_ce, heldout_ce, accuracy
     extra: list[str] = field(default_factory=list)  # stores that only added training episodes
     last_action: bool = False  # the probe also saw the previous action
+    full_map: bool = False  # the convolutions' whole map, not pooled to 6x6
 
     @property
     def gap_closed(self) -> float:
@@ -100,12 +104,25 @@ class FrameProbe(nn.Module):
     """``(B, frames, H, W)`` floats in [-1, 1] -> ``(B, n_actions)`` logits.
 
     With ``last_action`` the previous action ``(B, n_actions)`` one-hot (zeros at an
-    episode's first step) joins the image features before the two dense layers.
+    episode's first step) joins the image features before the two dense layers. The
+    convolutions' map is average-pooled to 6x6 (any frame size works), unless
+    ``full_map`` gives the frame size ``(H, W)``: then the whole map is flattened (10x10
+    at 80x80), which keeps where in a cell a small object is.
     """
 
-    def __init__(self, frames: int, n_actions: int, last_action: bool = False) -> None:
+    def __init__(
+        self,
+        frames: int,
+        n_actions: int,
+        last_action: bool = False,
+        full_map: tuple[int, int] | None = None,
+    ) -> None:
         super().__init__()
         self.frames, self.n_actions, self.last_action = frames, n_actions, last_action
+        if full_map is None:
+            readout, cells = nn.AdaptiveAvgPool2d(6), 36  # (B, 64, 6, 6): coarse position
+        else:
+            readout, cells = nn.Identity(), _map_cells(*full_map)  # (B, 64, h, w)
         self.conv = nn.Sequential(
             nn.Conv2d(frames, 32, 8, stride=4, padding=2),
             nn.ReLU(),
@@ -113,12 +130,12 @@ class FrameProbe(nn.Module):
             nn.ReLU(),
             nn.Conv2d(64, 64, 3, stride=1, padding=1),
             nn.ReLU(),
-            nn.AdaptiveAvgPool2d(6),  # (B, 64, 6, 6) for any frame size: keeps coarse position
-            nn.Flatten(),  # (B, 2304)
+            readout,
+            nn.Flatten(),  # (B, 64 * cells)
         )
         extra = n_actions if last_action else 0
         self.head = nn.Sequential(
-            nn.Linear(64 * 36 + extra, 256), nn.ReLU(), nn.Linear(256, n_actions)
+            nn.Linear(64 * cells + extra, 256), nn.ReLU(), nn.Linear(256, n_actions)
         )
 
     def forward(self, x: torch.Tensor, previous: torch.Tensor | None = None) -> torch.Tensor:
@@ -128,6 +145,13 @@ class FrameProbe(nn.Module):
                 raise ValueError("this probe also reads the previous action: pass `previous`")
             h = torch.cat([h, previous], dim=1)  # (B, 2304 + n_actions)
         return self.head(h)
+
+
+def _map_cells(height: int, width: int) -> int:
+    """Cells of the convolutions' output map for ``(height, width)`` frames."""
+    h, w = (height + 4 - 8) // 4 + 1, (width + 4 - 8) // 4 + 1  # 8x8 stride 4, padding 2
+    h, w = (h + 2 - 4) // 2 + 1, (w + 2 - 4) // 2 + 1  # 4x4 stride 2, padding 1 (3x3 keeps it)
+    return h * w
 
 
 def stack_indices(lengths: np.ndarray, frames: int) -> np.ndarray:
@@ -259,7 +283,8 @@ def train_probe(
 
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    model = FrameProbe(cfg.frames, n_actions, cfg.last_action)
+    full_map = tuple(all_frames.shape[1:]) if cfg.full_map else None  # (H, W)
+    model = FrameProbe(cfg.frames, n_actions, cfg.last_action, full_map)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     test_rows = torch.arange(n_train, len(y))
     quick = test_rows[torch.randperm(len(test_rows), generator=gen)[: cfg.eval_samples]]
@@ -311,6 +336,7 @@ def train_probe(
         curve=curve,
         extra=extra_paths,
         last_action=cfg.last_action,
+        full_map=cfg.full_map,
     )
 
 

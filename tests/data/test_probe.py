@@ -6,7 +6,14 @@ import torch
 
 from gato.cli import main
 from gato.data.collect import collect
-from gato.data.probe import ProbeConfig, play_probe, probe_store, stack_indices, train_probe
+from gato.data.probe import (
+    FrameProbe,
+    ProbeConfig,
+    play_probe,
+    probe_store,
+    stack_indices,
+    train_probe,
+)
 from gato.data.store import StoreWriter
 from gato.envs import registry
 from gato.envs.spec import Episode
@@ -86,6 +93,22 @@ def test_probe_finds_nothing_in_frames_unrelated_to_the_actions(tmp_path):
     assert r.probe_accuracy < 0.65
 
 
+@pytest.mark.parametrize("size", [(80, 80), (48, 48), (84, 80), (SIZE, SIZE)])
+def test_a_full_map_probe_flattens_every_cell_of_its_frame_size(size):
+    model = FrameProbe(4, 3, full_map=size)
+    features = model.conv(torch.zeros(2, 4, *size))  # (2, 64 * cells)
+    assert features.shape[1] == model.head[0].in_features
+    assert model(torch.zeros(2, 4, *size)).shape == (2, 3)
+    assert FrameProbe(4, 3, full_map=(80, 80)).head[0].in_features == 64 * 10 * 10
+    assert FrameProbe(4, 3).head[0].in_features == 64 * 6 * 6  # pooled: any size
+
+
+def test_a_full_map_probe_reads_an_action_the_frame_shows(tmp_path):
+    path = _side_store(tmp_path, np.random.default_rng(0))
+    r = probe_store(path, ProbeConfig(**{**FAST.__dict__, "full_map": True}))
+    assert r.full_map and r.probe_ce < 0.2 and r.probe_accuracy > 0.95
+
+
 def test_motion_needs_the_previous_frame(tmp_path):
     path = _motion_store(tmp_path, np.random.default_rng(2))
     one = probe_store(path, ProbeConfig(**{**FAST.__dict__, "frames": 1}))
@@ -151,6 +174,10 @@ def test_cli_writes_the_report_and_refuses_stores_without_frames(tmp_path, capsy
     assert main([*argv, "--last-action", "--json", str(out)]) == 0
     assert json.loads(out.read_text())["last_action"] is True
     assert "4 frames + last action" in capsys.readouterr().out
+    assert report["full_map"] is False
+    assert main([*argv, "--full-map", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["full_map"] is True
+    assert "4 frames, full map" in capsys.readouterr().out
 
     vec = tmp_path / "vec"
     StoreWriter(vec, "fake").add(

@@ -119,10 +119,7 @@ class FrameProbe(nn.Module):
     ) -> None:
         super().__init__()
         self.frames, self.n_actions, self.last_action = frames, n_actions, last_action
-        if full_map is None:
-            readout, cells = nn.AdaptiveAvgPool2d(6), 36  # (B, 64, 6, 6): coarse position
-        else:
-            readout, cells = nn.Identity(), _map_cells(*full_map)  # (B, 64, h, w)
+        readout = nn.AdaptiveAvgPool2d(6) if full_map is None else nn.Identity()
         self.conv = nn.Sequential(
             nn.Conv2d(frames, 32, 8, stride=4, padding=2),
             nn.ReLU(),
@@ -130,28 +127,42 @@ class FrameProbe(nn.Module):
             nn.ReLU(),
             nn.Conv2d(64, 64, 3, stride=1, padding=1),
             nn.ReLU(),
-            readout,
-            nn.Flatten(),  # (B, 64 * cells)
+            readout,  # pooled: (B, 64, 6, 6), coarse position; full map: (B, 64, h, w)
+            nn.Flatten(),  # (B, F)
         )
+        if full_map is None:
+            width = 64 * 6 * 6
+        else:  # the map's size, read off the convolutions themselves
+            with torch.no_grad():
+                width = self.conv(torch.zeros(1, frames, *full_map)).shape[1]
         extra = n_actions if last_action else 0
         self.head = nn.Sequential(
-            nn.Linear(64 * cells + extra, 256), nn.ReLU(), nn.Linear(256, n_actions)
+            nn.Linear(width + extra, 256), nn.ReLU(), nn.Linear(256, n_actions)
         )
 
     def forward(self, x: torch.Tensor, previous: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.conv(x)  # (B, 2304)
+        h = self.conv(x)  # (B, F): 2304 pooled
         if self.last_action:
             if previous is None:
                 raise ValueError("this probe also reads the previous action: pass `previous`")
-            h = torch.cat([h, previous], dim=1)  # (B, 2304 + n_actions)
+            h = torch.cat([h, previous], dim=1)  # (B, F + n_actions)
         return self.head(h)
 
 
-def _map_cells(height: int, width: int) -> int:
-    """Cells of the convolutions' output map for ``(height, width)`` frames."""
-    h, w = (height + 4 - 8) // 4 + 1, (width + 4 - 8) // 4 + 1  # 8x8 stride 4, padding 2
-    h, w = (h + 2 - 4) // 2 + 1, (w + 2 - 4) // 2 + 1  # 4x4 stride 2, padding 1 (3x3 keeps it)
-    return h * w
+def frequency_baseline(counts: torch.Tensor, y_test: torch.Tensor) -> tuple[float, float]:
+    """The best input-blind guess, scored on held-out actions.
+
+    Args:
+        counts: ``(n_actions,)`` how often each action occurs in the training set.
+        y_test: ``(N,)`` held-out actions.
+
+    Returns:
+        The cross-entropy (nats) of the training frequencies and the accuracy of always
+        playing the most frequent action.
+    """
+    freq = counts.double() / counts.sum()
+    ce = float(-(freq[y_test] + 1e-12).log().mean())
+    return ce, float((y_test == int(freq.argmax())).double().mean())
 
 
 def stack_indices(lengths: np.ndarray, frames: int) -> np.ndarray:
@@ -267,11 +278,9 @@ def train_probe(
     n_train = int(lengths[: len(lengths) - cfg.heldout].sum())
     n_actions = int(y.max()) + 1
 
-    counts = torch.bincount(y[:n_train], minlength=n_actions).double()
-    freq = counts / counts.sum()
+    counts = torch.bincount(y[:n_train], minlength=n_actions)
     y_test = y[n_train:]
-    baseline_ce = float(-(freq[y_test] + 1e-12).log().mean())
-    majority = float((y_test == int(freq.argmax())).double().mean())
+    baseline_ce, majority = frequency_baseline(counts, y_test)
 
     def logits_of(rows: torch.Tensor) -> torch.Tensor:
         x = _as_input(all_frames[stacks[rows]])  # (B, frames, H, W)
@@ -326,7 +335,7 @@ def train_probe(
         frames=cfg.frames,
         train_samples=n_train,
         heldout_samples=len(test_rows),
-        action_counts={a: int(c) for a, c in enumerate(counts.long().tolist()) if c},
+        action_counts={a: int(c) for a, c in enumerate(counts.tolist()) if c},
         baseline_ce=baseline_ce,
         majority_accuracy=majority,
         probe_ce=probe_ce,

@@ -22,7 +22,7 @@ input (and Gato's context) has it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gato.data.probe import frequency_baseline
 from gato.envs import registry
 from gato.envs.experts.ram_policy import SPECS, MlpPolicy, RamFeatures, RamPolicySpec, policy_file
 
@@ -125,23 +126,23 @@ def position_columns(spec: RamPolicySpec, last_action: bool) -> slice:
     return slice(None) if last_action else slice(0, spec.history * len(spec.addresses))
 
 
-def record(
-    policy: MlpPolicy, env: gym.Env, episodes: int, seed: int
+@torch.no_grad()
+def greedy_games(
+    net: nn.Module, view: RamFeatures, seeds: Sequence[int], cols: slice = slice(None)
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[float]]:
-    """The policy's greedy games through its own view of ``env``.
+    """Games of ``net`` acting greedily on ``cols`` of the features ``view`` shows.
 
     Returns:
-        Per game: features ``(T, n_features)`` float32, the action chosen in each state
-        ``(T,)`` int64 as an index into ``spec.actions``, and the game's return.
+        Per game (env seeds ``seeds``): features ``(T, n_features)`` float32 (all
+        columns), the action chosen in each state ``(T,)`` int64 as an index into
+        ``spec.actions``, and the game's return.
     """
-    view = RamFeatures(env, policy.spec)
     xs, ys, returns = [], [], []
-    for i in range(episodes):
-        obs, _ = view.reset(seed=seed + i)
+    for seed in seeds:
+        obs, _ = view.reset(seed=seed)
         seen, chosen, total, done = [], [], 0.0, False
         while not done:
-            with torch.no_grad():
-                action = int(policy(torch.from_numpy(obs)[None]).argmax())
+            action = int(net(torch.from_numpy(obs[cols])[None]).argmax())
             seen.append(obs)
             chosen.append(action)
             obs, reward, terminated, truncated, _ = view.step(action)
@@ -153,22 +154,19 @@ def record(
     return xs, ys, returns
 
 
-@torch.no_grad()
+def record(
+    policy: MlpPolicy, env: gym.Env, episodes: int, seed: int
+) -> tuple[list[np.ndarray], list[np.ndarray], list[float]]:
+    """The policy's greedy games (env seeds ``seed``, ``seed + 1``, ...) through its own
+    view of ``env``: :func:`greedy_games` of the policy on all its features."""
+    return greedy_games(policy, RamFeatures(env, policy.spec), range(seed, seed + episodes))
+
+
 def play(clone: nn.Module, env: gym.Env, spec: RamPolicySpec, cfg: StateProbeConfig) -> list[float]:
     """Returns of ``cfg.play`` greedy games of the clone (env seeds from ``cfg.play_seed``)."""
-    view = RamFeatures(env, spec)
+    seeds = range(cfg.play_seed, cfg.play_seed + cfg.play)
     cols = position_columns(spec, cfg.last_action)
-    returns = []
-    for i in range(cfg.play):
-        obs, _ = view.reset(seed=cfg.play_seed + i)
-        total, done = 0.0, False
-        while not done:
-            action = int(clone(torch.from_numpy(obs[cols])[None]).argmax())
-            obs, reward, terminated, truncated, _ = view.step(action)
-            total += reward
-            done = terminated or truncated
-        returns.append(total)
-    return returns
+    return greedy_games(clone, RamFeatures(env, spec), seeds, cols)[2]
 
 
 def state_probe(
@@ -197,7 +195,9 @@ def state_probe(
         x_test = torch.from_numpy(np.concatenate(xs[cut:])[:, cols])
         y_test = torch.from_numpy(np.concatenate(ys[cut:]))
         n_actions = len(spec.actions)
-        freq = torch.bincount(y_train, minlength=n_actions).double() / len(y_train)
+        baseline_ce, majority = frequency_baseline(
+            torch.bincount(y_train, minlength=n_actions), y_test
+        )
         report = StateProbeReport(
             policy=str(path),
             task=task,
@@ -205,8 +205,8 @@ def state_probe(
             train_samples=len(y_train),
             heldout_samples=len(y_test),
             expert_returns=expert_returns,
-            baseline_ce=float(-(freq[y_test] + 1e-12).log().mean()),
-            majority_accuracy=float((y_test == int(freq.argmax())).double().mean()),
+            baseline_ce=baseline_ce,
+            majority_accuracy=majority,
         )
 
         torch.manual_seed(cfg.seed)

@@ -164,6 +164,21 @@ def refuse_pickles(directory: Path) -> None:
         )
 
 
+def checkpoint_step(path: str | os.PathLike) -> int:
+    """The step a checkpoint (or a run directory's newest) was saved at, read from its
+    manifest alone: cheap, so a caller can refuse work before loading any weights.
+
+    Raises:
+        FileNotFoundError: the path does not exist.
+        ValueError: not a checkpoint, or its manifest has no integer step.
+    """
+    path = resolve_checkpoint(path)
+    step = _read_json(path / "manifest.json").get("step")
+    if not isinstance(step, int) or isinstance(step, bool):
+        raise ValueError(f"{path}: manifest.json has no step")
+    return step
+
+
 def load_checkpoint(path: str | os.PathLike, *, with_optimizer: bool = True) -> Checkpoint:
     """Load and verify a checkpoint directory (or a run directory's newest checkpoint).
 

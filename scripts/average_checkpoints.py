@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from gato.averaging import average_checkpoints
-from gato.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from gato.checkpoint import checkpoint_step, list_checkpoints, load_checkpoint, save_checkpoint
 
 
 def fail(message: str) -> int:
@@ -43,14 +43,17 @@ def main() -> int:
     args = p.parse_args()
     try:
         paths = expand(args.checkpoints)
-        loaded = [load_checkpoint(path) for path in paths]
-        averaged = average_checkpoints(loaded)
+        # the output's step is the newest input's: refuse an existing OUT/step_N from the
+        # manifests, before minutes of loading weights
+        step = max(checkpoint_step(path) for path in paths)
+        target = args.out / f"step_{step:08d}"
+        if target.exists() and not args.force:
+            return fail(f"{target} exists; pass --force to replace it")
+        averaged = average_checkpoints([load_checkpoint(path) for path in paths])
     except (FileNotFoundError, ValueError) as exc:
         return fail(str(exc))
-    step = averaged.state["step"]
-    target = args.out / f"step_{step:08d}"
-    if target.exists() and not args.force:
-        return fail(f"{target} exists; pass --force to replace it")
+    if averaged.state["step"] != step:
+        return fail(f"the inputs' manifests say step {step}, their state.json files do not")
     # keep=0: never prune, so nothing already in OUT is deleted
     written = save_checkpoint(args.out, step, averaged, keep=0)
     print(f"{written}: the mean of {len(paths)} checkpoints' weights")

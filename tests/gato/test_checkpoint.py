@@ -7,6 +7,7 @@ import torch
 from gato.atomic import UMASK
 from gato.checkpoint import (
     Checkpoint,
+    checkpoint_step,
     latest_checkpoint,
     list_checkpoints,
     load_checkpoint,
@@ -67,6 +68,23 @@ def test_keep_last_k_and_latest(tmp_path):
         save_checkpoint(tmp_path, step, _ckpt(model, opt), keep=2)
     assert [p.name for p in list_checkpoints(tmp_path)] == ["step_00000030", "step_00000040"]
     assert latest_checkpoint(tmp_path).name == "step_00000040"
+
+
+def test_checkpoint_step_reads_the_manifest_without_the_weights(tmp_path):
+    model, opt = _trained_optimizer()
+    for step in (10, 20):
+        save_checkpoint(tmp_path, step, _ckpt(model, opt))
+    assert checkpoint_step(tmp_path / "step_00000010") == 10
+    assert checkpoint_step(tmp_path) == 20  # a run directory: its newest
+    # corrupt weights do not matter to it (load_checkpoint would refuse them) ...
+    (tmp_path / "step_00000020" / "model.safetensors").write_bytes(b"cut")
+    assert checkpoint_step(tmp_path) == 20
+    # ... a manifest without a step does
+    manifest = tmp_path / "step_00000020" / "manifest.json"
+    manifest.write_text(json.dumps({k: v for k, v in json.loads(manifest.read_text()).items()
+                                    if k != "step"}))  # fmt: skip
+    with pytest.raises(ValueError, match="manifest.json has no step"):
+        checkpoint_step(tmp_path)
 
 
 def test_a_half_written_save_is_ignored_and_cleaned(tmp_path):

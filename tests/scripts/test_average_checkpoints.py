@@ -1,6 +1,7 @@
 """`scripts/average_checkpoints.py`: a run's kept checkpoints averaged into one that loads,
 plays and resumes like any checkpoint; bad input gets one clear message and exit 2."""
 
+import shutil
 from functools import partial
 
 import pytest
@@ -75,6 +76,20 @@ def test_an_existing_output_step_is_kept_without_force(tiny_run, tmp_path):
                          "--out", str(out), "--force")  # fmt: skip
     assert forced.returncode == 0, forced.stderr
     assert load_checkpoint(out).state["averaged_steps"] == [4, 6]
+
+
+def test_an_existing_output_step_is_refused_before_any_input_is_loaded(tiny_run, tmp_path):
+    out = tmp_path / "avg"
+    assert run_average(str(tiny_run), "--out", str(out)).returncode == 0
+    # a copy of the run whose newest weights are cut: loading it would fail on them, so the
+    # --force message shows the refusal came first
+    cut = tmp_path / "cut"
+    shutil.copytree(tiny_run, cut)
+    (cut / "step_00000006" / "model.safetensors").write_bytes(b"cut")
+    again = run_average(str(cut), "--out", str(out))
+    assert again.returncode == 2 and "exists; pass --force" in again.stderr, again.stderr
+    forced = run_average(str(cut), "--out", str(out), "--force")
+    assert forced.returncode == 2 and "corrupt" in forced.stderr, forced.stderr
 
 
 @pytest.mark.parametrize(

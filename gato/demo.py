@@ -233,12 +233,10 @@ def build_data(plan: DemoPlan, data: Path, stage: Stage) -> int:
 
 
 def _final_step(run: Path) -> int:
-    from gato.checkpoint import latest_checkpoint
+    from gato.checkpoint import checkpoint_step, latest_checkpoint
 
     latest = latest_checkpoint(run)
-    if latest is None:
-        return 0
-    return int(json.loads((latest / "state.json").read_text(encoding="utf-8"))["step"])
+    return 0 if latest is None else checkpoint_step(latest)
 
 
 def train_model(plan: DemoPlan, data: Path, run: Path, vocab: int, stage: Stage) -> Path:

@@ -15,11 +15,16 @@
    two frames (removes sprite flicker), resize to ``screen_size`` square, grey or
    RGB. ``terminal_on_life_loss`` stays False: an episode is a full game, as the
    paper scores it, and a model that sees history needs no life-loss signal.
-   No frame stacking either: the transformer attends over past timesteps.
-3. :class:`ImageObservation`: wraps the frame as ``{"image": (H, W, C) uint8}``
-   with a channel axis always present (C = 1 grey, 3 RGB), the Dict layout every
-   gato task shares (see ``envs/spec.py``).
-4. ``TimeLimit(max_episode_steps)`` in agent steps (27,000 steps = 108,000
+   No frame stacking by default: the transformer attends over past timesteps.
+3. Only with ``frame_stack=k > 1`` (grey frames): gymnasium's
+   ``FrameStackObservation`` keeps the last ``k`` frames (the first frame repeated
+   at reset) and :class:`FramesAsChannels` lays them out as the channels of one
+   ``(H, W, k)`` image, oldest first - motion visible inside each patch, as a
+   convolutional agent's stacked input shows it, instead of only across timesteps.
+4. :class:`ImageObservation`: wraps the frame as ``{"image": (H, W, C) uint8}``
+   with a channel axis always present (C = 1 grey, 3 RGB or k stacked grey
+   frames), the Dict layout every gato task shares (see ``envs/spec.py``).
+5. ``TimeLimit(max_episode_steps)`` in agent steps (27,000 steps = 108,000
    frames = 30 minutes of play, the ALE v5 default cap).
 
 Experts may reach the emulator through ``env.unwrapped.ale``; the agent sees
@@ -33,11 +38,27 @@ from typing import Any
 import ale_py
 import gymnasium as gym
 import numpy as np
-from gymnasium.wrappers import AtariPreprocessing, TimeLimit
+from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation, TimeLimit
 
 gym.register_envs(ale_py)
 
 FULL_ACTIONS = 18  # size of the ALE's full action set
+
+
+class FramesAsChannels(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
+    """Stacked grey frames ``(k, H, W, 1)`` -> one image ``(H, W, k)``, oldest first."""
+
+    def __init__(self, env: gym.Env) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.ObservationWrapper.__init__(self, env)
+        box = env.observation_space
+        assert isinstance(box, gym.spaces.Box) and box.dtype == np.uint8, box
+        assert len(box.shape) == 4 and box.shape[-1] == 1, box.shape  # (k, H, W, 1)
+        k, h, w, _ = box.shape
+        self.observation_space = gym.spaces.Box(0, 255, (h, w, k), np.uint8)
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(np.moveaxis(observation[..., 0], 0, -1))  # (H, W, k)
 
 
 class ImageObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
@@ -66,6 +87,7 @@ def make_atari(
     frame_skip: int = 4,
     noop_max: int = 30,
     max_episode_steps: int | None = 27000,
+    frame_stack: int = 1,
 ) -> gym.Env:
     """Build an ALE v5 game with gato's preprocessing.
 
@@ -77,11 +99,19 @@ def make_atari(
         frame_skip: emulator frames per agent step.
         noop_max: at most this many random no-ops after reset (0 disables).
         max_episode_steps: time limit in agent steps (None: the ALE's own cap).
+        frame_stack: grey frames per observation, the last ``frame_stack`` agent
+            steps' frames as the image's channels, oldest first (1: the current
+            frame only).
 
     Returns:
         An env with observation ``Dict({"image": Box(0, 255, (S, S, C), uint8)})``
-        and action space ``Discrete(18)``.
+        (C = 1 grey, 3 RGB, ``frame_stack`` if above 1) and action space
+        ``Discrete(18)``.
     """
+    if frame_stack < 1:
+        raise ValueError(f"frame_stack must be at least 1, got {frame_stack}")
+    if frame_stack > 1 and not grayscale:
+        raise ValueError("frame_stack above 1 stacks grey frames: pass grayscale=True")
     base = gym.make(
         f"ALE/{game}-v5",
         frameskip=1,
@@ -97,6 +127,8 @@ def make_atari(
         grayscale_obs=grayscale,
         grayscale_newaxis=True,
     )
+    if frame_stack > 1:
+        env = FramesAsChannels(FrameStackObservation(env, stack_size=frame_stack))
     env = ImageObservation(env)
     if max_episode_steps is not None:
         env = TimeLimit(env, max_episode_steps=max_episode_steps)

@@ -137,6 +137,12 @@ _ENTRIES = [
     _entry("breakout", ATARI_FRAME, ATARI_ACTIONS, functools.partial(_atari, "Breakout"),
            _breakout_expert, "ALE Breakout v5, sticky 0.25, skip 4, 80x80 grey",
            other_experts={"breakout-tracker": _breakout_tracker}),
+    # Breakout with the last 3 frames as one image's channels: the ball's motion inside
+    # a patch rather than only across timesteps (docs/results/findings.md, Breakout).
+    _entry("breakout-stack", {"image": ObsField(ObsKind.IMAGE, (80, 80, 3))}, ATARI_ACTIONS,
+           functools.partial(_atari, "Breakout", frame_stack=3), _breakout_expert,
+           "ALE Breakout v5 as breakout, its last 3 grey frames as channels",
+           scores_of="breakout", other_experts={"breakout-tracker": _breakout_tracker}),
     _entry("freeway", ATARI_FRAME, ATARI_ACTIONS, functools.partial(_atari, "Freeway"),
            _freeway_expert, "ALE Freeway v5, sticky 0.25, skip 4, 80x80 grey"),
     _entry("boxing", ATARI_FRAME, ATARI_ACTIONS, functools.partial(_atari, "Boxing"),

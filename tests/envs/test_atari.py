@@ -73,3 +73,31 @@ def test_time_limit_truncates_episode():
     env.reset(seed=0)
     truncated = [env.step(0)[3] for _ in range(5)]
     assert truncated == [False] * 4 + [True]
+
+
+def test_frame_stack_lays_the_last_frames_out_as_channels_oldest_first():
+    # The same seed and actions in a stacked and a plain env: channel i of the stacked
+    # frame at step t is the plain frame at step t - (k - 1) + i, the first one repeated.
+    stacked = frames(make_atari("Breakout", frame_stack=3), seed=5, steps=8)  # (9, 80, 80, 3)
+    plain = frames(make_atari("Breakout"), seed=5, steps=8)[..., 0]  # (9, 80, 80)
+    assert stacked.shape == (9, 80, 80, 3)
+    for t in range(9):
+        for i in range(3):
+            assert np.array_equal(stacked[t, ..., i], plain[max(t - 2 + i, 0)]), (t, i)
+    assert not np.array_equal(plain[0], plain[8])  # the check above can tell frames apart
+
+
+def test_frame_stack_env_passes_gymnasium_check_env():
+    env = make_atari("Breakout", frame_stack=3)
+    assert env.observation_space["image"].shape == (80, 80, 3)
+    check_env(env, skip_render_check=True)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"frame_stack": 0}, "frame_stack must be at least 1"),
+     ({"frame_stack": 2, "grayscale": False}, "stacks grey frames")],
+)  # fmt: skip
+def test_frame_stack_rejects_a_size_below_one_and_rgb_frames(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_atari("Breakout", **kwargs)

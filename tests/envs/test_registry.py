@@ -99,6 +99,20 @@ def test_pong_48_is_pong_in_smaller_frames_with_pongs_scores():
     assert f"{pong.expert_score:.1f} +/-" in row  # the table shows the shared row too
 
 
+def test_breakout_stack_is_breakout_with_three_frames_as_channels_and_breakouts_scores():
+    stack, breakout = envs.spec("breakout-stack"), envs.spec("breakout")
+    assert stack.observation["image"].shape == (80, 80, 3)
+    assert (stack.random_score, stack.expert_score) == (breakout.random_score,
+                                                        breakout.expert_score)  # fmt: skip
+    assert stack.action == breakout.action
+    assert envs.registry.scores_key("breakout-stack") == "breakout"
+    obs, _ = envs.make("breakout-stack").reset(seed=0)
+    assert obs["image"].shape == (80, 80, 3)
+    first, _ = envs.make("breakout").reset(seed=0)
+    for i in range(3):  # at reset every channel is the first frame
+        assert np.array_equal(obs["image"][..., i], first["image"][..., 0])
+
+
 def test_scores_key_is_the_shared_row_or_the_tasks_own():
     assert envs.registry.scores_key("pong-48") == "pong"
     assert envs.registry.scores_key("cartpole") == "cartpole"

@@ -137,6 +137,11 @@ _ENTRIES = [
     _entry("breakout", ATARI_FRAME, ATARI_ACTIONS, functools.partial(_atari, "Breakout"),
            _breakout_expert, "ALE Breakout v5, sticky 0.25, skip 4, 80x80 grey",
            other_experts={"breakout-tracker": _breakout_tracker}),
+    # Breakout at 48x48, as pong-48: 9 patches a frame, 11 tokens a step instead of 27.
+    _entry("breakout-48", {"image": ObsField(ObsKind.IMAGE, (48, 48, 1))}, ATARI_ACTIONS,
+           functools.partial(_atari, "Breakout", screen_size=48), _breakout_expert,
+           "ALE Breakout v5 as breakout, 48x48 grey (9 patches a frame)",
+           scores_of="breakout", other_experts={"breakout-tracker": _breakout_tracker}),
     # Breakout with the last 3 frames as one image's channels: the ball's motion inside
     # a patch rather than only across timesteps (docs/results/findings.md, Breakout).
     _entry("breakout-stack", {"image": ObsField(ObsKind.IMAGE, (80, 80, 3))}, ATARI_ACTIONS,

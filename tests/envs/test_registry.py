@@ -87,16 +87,17 @@ def test_task_table_lists_every_task_and_unmeasured_rows():
             assert "not measured" in line
 
 
-def test_pong_48_is_pong_in_smaller_frames_with_pongs_scores():
-    small, pong = envs.spec("pong-48"), envs.spec("pong")
+@pytest.mark.parametrize("game", ["pong", "breakout"])
+def test_48_pixel_tasks_are_their_game_in_smaller_frames_with_its_scores(game):
+    small, full = envs.spec(f"{game}-48"), envs.spec(game)
     assert small.observation["image"].shape == (48, 48, 1)
-    assert (small.random_score, small.expert_score) == (pong.random_score, pong.expert_score)
-    assert small.action == pong.action
-    env = envs.make("pong-48")
+    assert (small.random_score, small.expert_score) == (full.random_score, full.expert_score)
+    assert small.action == full.action
+    env = envs.make(f"{game}-48")
     obs, _ = env.reset(seed=0)
     assert obs["image"].shape == (48, 48, 1) and env.observation_space.contains(obs)
-    row = next(r for r in format_task_table().splitlines() if r.startswith("pong-48 "))
-    assert f"{pong.expert_score:.1f} +/-" in row  # the table shows the shared row too
+    row = next(r for r in format_task_table().splitlines() if r.startswith(f"{game}-48 "))
+    assert f"{full.expert_score:.1f} +/-" in row  # the table shows the shared row too
 
 
 def test_breakout_stack_is_breakout_with_three_frames_as_channels_and_breakouts_scores():

@@ -34,6 +34,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -132,6 +133,39 @@ def resolve_run_config(
     return load_run_config(None, overrides, base=saved)
 
 
+def schedule_change(saved: dict[str, Any], cfg: RunConfig, step: int) -> str | None:
+    """A one-line note when resuming at ``step`` changes the learning-rate schedule.
+
+    ``saved`` is the checkpoint's config (plain data, as ``config.json`` holds it). The
+    schedule is a pure function of the step and of ``train.steps``, ``optim.lr``,
+    ``optim.warmup`` and ``optim.min_ratio``; a ``--set`` of any of them on ``--resume``
+    moves the rate from the one the run would have used next. None if it does not.
+    """
+    train_cfg, optim = saved.get("train", {}), saved.get("optim", {})
+    try:
+        before = learning_rate(
+            step,
+            peak=float(optim["lr"]),
+            warmup=int(optim["warmup"]),
+            total=int(train_cfg["steps"]),
+            min_ratio=float(optim["min_ratio"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None  # a config without these fields: nothing to compare against
+    oc = cfg.optim
+    after = learning_rate(
+        step, peak=oc.lr, warmup=oc.warmup, total=cfg.train.steps, min_ratio=oc.min_ratio
+    )
+    if math.isclose(before, after, rel_tol=1e-9, abs_tol=0.0):
+        return None
+    return (
+        f"the learning-rate schedule changes at step {step}: {before:.3g} -> {after:.3g} "
+        f"(train.steps {train_cfg['steps']} -> {cfg.train.steps}, optim.lr {optim['lr']:g} "
+        f"-> {oc.lr:g}, optim.warmup {optim['warmup']} -> {oc.warmup}, optim.min_ratio "
+        f"{optim['min_ratio']:g} -> {oc.min_ratio:g})"
+    )
+
+
 class _StopFlag:
     """Set by SIGINT/SIGTERM; the loop finishes the current step, saves and exits.
 
@@ -214,6 +248,9 @@ def train(
         saved_model = from_dict(ModelConfig, ckpt.config.get("model", {}), "checkpoint model")
         if saved_model != cfg.model:
             raise ValueError(f"{existing}: its model config differs from this run's config")
+        note = schedule_change(ckpt.config, cfg, int(ckpt.state["step"]))
+        if note is not None and env.is_main:
+            print(f"gato train: resuming {existing.name}: {note}", file=sys.stderr)
 
     device = distributed.setup(env, tc.device)
     try:

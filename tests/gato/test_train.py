@@ -14,7 +14,7 @@ import torch
 from gato.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
 from gato.config import OptimConfig, load_run_config
 from gato.metrics import read_metrics
-from gato.train import TrainingDiverged, param_groups, train
+from gato.train import TrainingDiverged, param_groups, schedule_change, train
 
 from ..conftest import CONFIGS, REPO
 
@@ -73,6 +73,33 @@ def test_resume_repeats_the_losses_and_weights_of_an_uninterrupted_run(text_data
     a = load_checkpoint(tmp_path / "whole").model
     b = load_checkpoint(tmp_path / "cut").model
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_says_when_a_changed_step_count_moves_the_learning_rate(text_data, tmp_path, capsys):
+    cfg = _cfg(text_data, *TEXT_ONLY, "train.steps=12", "train.eval_interval=0")
+    train(cfg, tmp_path / "cut", stop_at=6, progress=False)
+    capsys.readouterr()
+    train(cfg, tmp_path / "cut", stop_at=7, resume=True, progress=False)
+    assert "learning-rate schedule" not in capsys.readouterr().err  # the same schedule
+    shorter = _cfg(text_data, *TEXT_ONLY, "train.steps=9", "train.eval_interval=0")
+    train(shorter, tmp_path / "cut", resume=True, progress=False)
+    err = capsys.readouterr().err
+    assert "the learning-rate schedule changes at step 7" in err
+    assert "train.steps 12 -> 9" in err
+
+
+def test_schedule_change_names_the_rates_before_and_after_or_nothing():
+    schedule = ["optim.lr=1e-3", "optim.warmup=10", "optim.min_ratio=0.1"]
+    cfg = load_run_config(DEBUG, ["train.steps=100", *schedule])
+    saved = cfg.to_dict()
+    assert schedule_change(saved, cfg, 50) is None
+    longer = load_run_config(DEBUG, ["train.steps=200", *schedule])
+    note = schedule_change(saved, longer, 50)
+    assert note is not None and "train.steps 100 -> 200" in note
+    assert "0.000628 -> 0.000905" in note  # the cosine at 40/90 and at 40/190 of its decay
+    # in warm-up only the peak and the warm-up length matter
+    assert schedule_change(saved, longer, 5) is None
+    assert schedule_change({"train": {}}, cfg, 50) is None  # nothing saved to compare
 
 
 def test_action_dropout_changes_the_run_and_resumes_bit_for_bit(tiny_data, tmp_path):

@@ -143,15 +143,11 @@ def schedule_change(saved: dict[str, Any], cfg: RunConfig, step: int) -> str | N
     """
     train_cfg, optim = saved.get("train", {}), saved.get("optim", {})
     try:
-        before = learning_rate(
-            step,
-            peak=float(optim["lr"]),
-            warmup=int(optim["warmup"]),
-            total=int(train_cfg["steps"]),
-            min_ratio=float(optim["min_ratio"]),
-        )
+        steps, lr = int(train_cfg["steps"]), float(optim["lr"])
+        warmup, min_ratio = int(optim["warmup"]), float(optim["min_ratio"])
     except (KeyError, TypeError, ValueError):
         return None  # a config without these fields: nothing to compare against
+    before = learning_rate(step, peak=lr, warmup=warmup, total=steps, min_ratio=min_ratio)
     oc = cfg.optim
     after = learning_rate(
         step, peak=oc.lr, warmup=oc.warmup, total=cfg.train.steps, min_ratio=oc.min_ratio
@@ -160,9 +156,9 @@ def schedule_change(saved: dict[str, Any], cfg: RunConfig, step: int) -> str | N
         return None
     return (
         f"the learning-rate schedule changes at step {step}: {before:.3g} -> {after:.3g} "
-        f"(train.steps {train_cfg['steps']} -> {cfg.train.steps}, optim.lr {optim['lr']:g} "
-        f"-> {oc.lr:g}, optim.warmup {optim['warmup']} -> {oc.warmup}, optim.min_ratio "
-        f"{optim['min_ratio']:g} -> {oc.min_ratio:g})"
+        f"(train.steps {steps} -> {cfg.train.steps}, optim.lr {lr:g} -> {oc.lr:g}, "
+        f"optim.warmup {warmup} -> {oc.warmup}, optim.min_ratio {min_ratio:g} -> "
+        f"{oc.min_ratio:g})"
     )
 
 

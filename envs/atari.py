@@ -45,14 +45,23 @@ gym.register_envs(ale_py)
 FULL_ACTIONS = 18  # size of the ALE's full action set
 
 
-class FramesAsChannels(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
-    """Stacked grey frames ``(k, H, W, 1)`` -> one image ``(H, W, k)``, oldest first."""
+class _FrameWrapper(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
+    """An observation wrapper over uint8 frames; ``self.frames`` is the inner Box."""
 
     def __init__(self, env: gym.Env) -> None:
         gym.utils.RecordConstructorArgs.__init__(self)
         gym.ObservationWrapper.__init__(self, env)
         box = env.observation_space
         assert isinstance(box, gym.spaces.Box) and box.dtype == np.uint8, box
+        self.frames = box
+
+
+class FramesAsChannels(_FrameWrapper):
+    """Stacked grey frames ``(k, H, W, 1)`` -> one image ``(H, W, k)``, oldest first."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        box = self.frames
         assert len(box.shape) == 4 and box.shape[-1] == 1, box.shape  # (k, H, W, 1)
         k, h, w, _ = box.shape
         self.observation_space = gym.spaces.Box(0, 255, (h, w, k), np.uint8)
@@ -61,14 +70,12 @@ class FramesAsChannels(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
         return np.ascontiguousarray(np.moveaxis(observation[..., 0], 0, -1))  # (H, W, k)
 
 
-class ImageObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
+class ImageObservation(_FrameWrapper):
     """Turn a frame (H, W) or (H, W, C) into ``{"image": (H, W, C) uint8}``."""
 
     def __init__(self, env: gym.Env) -> None:
-        gym.utils.RecordConstructorArgs.__init__(self)
-        gym.ObservationWrapper.__init__(self, env)
-        box = env.observation_space
-        assert isinstance(box, gym.spaces.Box) and box.dtype == np.uint8, box
+        super().__init__(env)
+        box = self.frames
         shape = box.shape if len(box.shape) == 3 else (*box.shape, 1)
         image = gym.spaces.Box(0, 255, shape, np.uint8)
         self.observation_space = gym.spaces.Dict({"image": image})

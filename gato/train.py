@@ -133,6 +133,14 @@ def resolve_run_config(
     return load_run_config(None, overrides, base=saved)
 
 
+def scheduled_lr(cfg: RunConfig, step: int) -> float:
+    """The learning rate ``cfg``'s schedule gives optimiser step ``step``."""
+    oc = cfg.optim
+    return learning_rate(
+        step, peak=oc.lr, warmup=oc.warmup, total=cfg.train.steps, min_ratio=oc.min_ratio
+    )
+
+
 def schedule_change(saved: dict[str, Any], cfg: RunConfig, step: int) -> str | None:
     """A one-line note when resuming at ``step`` changes the learning-rate schedule.
 
@@ -148,10 +156,7 @@ def schedule_change(saved: dict[str, Any], cfg: RunConfig, step: int) -> str | N
     except (KeyError, TypeError, ValueError):
         return None  # a config without these fields: nothing to compare against
     before = learning_rate(step, peak=lr, warmup=warmup, total=steps, min_ratio=min_ratio)
-    oc = cfg.optim
-    after = learning_rate(
-        step, peak=oc.lr, warmup=oc.warmup, total=cfg.train.steps, min_ratio=oc.min_ratio
-    )
+    after, oc = scheduled_lr(cfg, step), cfg.optim
     if math.isclose(before, after, rel_tol=1e-9, abs_tol=0.0):
         return None
     return (
@@ -351,9 +356,7 @@ def _run(
                 # Targets of the whole global batch: the loss normaliser of every rank.
                 local = sum(int(b.loss_mask[:, 1:].sum()) for b in micro)
                 n_global = _sum_over_ranks(torch.tensor([float(local)]), env, device).item()
-                lr = learning_rate(
-                    step, peak=oc.lr, warmup=oc.warmup, total=tc.steps, min_ratio=oc.min_ratio
-                )
+                lr = scheduled_lr(cfg, step)
                 for g in optimizer.param_groups:
                     g["lr"] = lr
                 torch.manual_seed(step_seed(tc.seed, step, env.rank))

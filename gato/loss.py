@@ -111,3 +111,19 @@ def sequence_loss(logits: torch.Tensor, batch: TokenBatch) -> LossOutput:
         action_tokens=action_tokens,
         per_task=per_task,
     )
+
+
+def frequency_loss(targets: torch.Tensor) -> float:
+    """Mean cross-entropy (nats) of predicting each of ``targets`` ``(M,)`` from the
+    targets' own frequencies: their empirical entropy, ``nan`` when there are none.
+
+    No predictor that ignores the context does better on these targets (the cross-entropy
+    ``-sum p log q`` is least at ``q = p``), so a held-out loss at this level means the
+    model has learned the frequencies and nothing from the context. An in-sample floor: the
+    frequencies are the held-out targets' own, not the training data's.
+    """
+    n = int(targets.numel())
+    if not n:
+        return float("nan")
+    p = torch.unique(targets, return_counts=True)[1].double() / n  # (distinct ids,)
+    return float(-(p * p.log()).sum())

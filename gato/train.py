@@ -52,7 +52,7 @@ from gato.config import (
     from_dict,
 )
 from gato.data.mixture import Mixture, micro_batch_loader
-from gato.loss import predicting, sequence_loss
+from gato.loss import frequency_loss, predicting, sequence_loss
 from gato.metrics import MetricsWriter
 from gato.model import Gato
 from gato.schedule import learning_rate
@@ -339,8 +339,12 @@ def _run(
 
     def run_eval(at: int) -> None:
         held = evaluate(model, mixture, tc.eval_batches, autocast, device)
+        row = {f"eval/{k}": v for k, v in held.items()}
+        if at == 0:  # once: the level of a model that learned only the target frequencies
+            freq = heldout_frequency_losses(mixture, tc.eval_batches)
+            row |= {f"freq/{k}": v for k, v in freq.items()}
         if writer is not None:
-            writer.write(at, **{f"eval/{k}": v for k, v in held.items() if not math.isnan(v)})
+            writer.write(at, **{k: v for k, v in row.items() if not math.isnan(v)})
 
     with _StopFlag() as stop:
         try:
@@ -476,6 +480,20 @@ def heldout_batch_losses(
                     lo = sequence_loss(model(batch, at=predicting(batch)), batch)
                 out[task].append((float(lo.loss) * lo.tokens, int(lo.tokens)))
     model.train(was_training)
+    return out
+
+
+def heldout_frequency_losses(mixture: Mixture, batches: int) -> dict[str, float]:
+    """Per task, :func:`gato.loss.frequency_loss` of the targets of the held-out batches
+    :func:`evaluate` measures: the held-out loss of predicting every target from those
+    targets' frequencies alone, without the context (``nan`` for a task with none)."""
+    out: dict[str, float] = {}
+    for k, task in enumerate(mixture.tasks):
+        targets = []
+        for j in range(batches):
+            batch = mixture.heldout_batch(k, j)
+            targets.append(batch.tokens[:, 1:][batch.loss_mask[:, 1:]])  # (M_j,)
+        out[task] = frequency_loss(torch.cat(targets))
     return out
 
 

@@ -10,7 +10,9 @@ standard error near 0.05 nats). This script measures every checkpoint on the win
 (``--seed``; default: the first checkpoint's ``train.seed``) and as many batches as asked,
 each through its own run's data config (so two checkpoints share windows when their runs
 share data, context and batch size). It prints one markdown row per checkpoint and task:
-the pooled loss (as training logs it) and the standard error of the per-batch means.
+the pooled loss (as training logs it), the standard error of the per-batch means, and
+the frequency loss of the same targets (their entropy: the loss of a model that learned
+only how often each token occurs, as training logs ``freq/<task>`` at step 0).
 A checkpoint is a ``step_*`` directory, or a run directory for its newest one.
 """
 
@@ -30,7 +32,7 @@ from gato.atomic import write_atomic
 from gato.config import RunConfig
 from gato.data.mixture import Mixture
 from gato.loading import load_trained
-from gato.train import heldout_batch_losses, pooled_loss
+from gato.train import heldout_batch_losses, heldout_frequency_losses, pooled_loss
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +44,7 @@ class HeldoutLoss:
     task: str
     loss: float  # pooled: summed cross-entropy / targets, as training logs it
     stderr: float  # of the per-batch mean losses (nan with one batch)
+    frequency: float  # the same targets' entropy: predicting them without the context
     batches: int
     targets: int
     seed: int
@@ -83,14 +86,15 @@ def measure(path: Path, batches: int, seed: int | None, data_dir: str | None) ->
         ) from None
     autocast = precision.autocast(precision.resolve(run.train.dtype, "cpu"), "cpu")
     sums = heldout_batch_losses(trained.model, mixture, batches, autocast, torch.device("cpu"))
+    freq = heldout_frequency_losses(mixture, batches)
     step = trained.path.name.removeprefix("step_") if trained.path else ""
     rows = []
     for task, per_batch in sums.items():
         loss, stderr = pooled(per_batch)
         rows.append(HeldoutLoss(
             checkpoint=str(path), step=int(step) if step.isdigit() else None, task=task,
-            loss=loss, stderr=stderr, batches=batches, targets=sum(n for _, n in per_batch),
-            seed=seed,
+            loss=loss, stderr=stderr, frequency=freq[task], batches=batches,
+            targets=sum(n for _, n in per_batch), seed=seed,
         ))  # fmt: skip
     return rows
 
@@ -117,11 +121,14 @@ def main() -> int:
             seed = rows[-1].seed if rows else seed  # the first run's seed for all
     except (FileNotFoundError, ValueError) as exc:
         return fail(str(exc))
-    print("| checkpoint | step | task | held-out loss (nats) | standard error | targets |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print(
+        "| checkpoint | step | task | held-out loss (nats) | standard error "
+        "| frequency loss (nats) | targets |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(f"| {r.checkpoint} | {r.step if r.step is not None else '-'} | {r.task} "
-              f"| {r.loss:.4f} | {r.stderr:.4f} | {r.targets:,} |")  # fmt: skip
+              f"| {r.loss:.4f} | {r.stderr:.4f} | {r.frequency:.4f} | {r.targets:,} |")  # fmt: skip
     print(f"\n{args.batches} batches per task, windows drawn with seed {seed}")
     if args.json:
         text = json.dumps([dataclasses.asdict(r) for r in rows], indent=1) + "\n"

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gato.loss import predicting, sequence_loss
+from gato.loss import frequency_loss, predicting, sequence_loss
 from gato.sequence import Kind, TokenBatch
 from gato.tokenizers.vocab import Vocab
 
@@ -140,3 +140,25 @@ def test_logits_at_the_predicting_positions_only_give_the_same_loss():
 def test_picked_logits_for_the_wrong_number_of_positions_are_refused():
     with pytest.raises(ValueError, match="11 targets"):
         sequence_loss(torch.zeros(10, V.size), mixed())
+
+
+def test_frequency_loss_is_the_entropy_of_the_targets_frequencies():
+    assert frequency_loss(torch.tensor([3, 7, 9, 11])) == pytest.approx(math.log(4))
+    assert frequency_loss(torch.tensor([5, 5, 5])) == 0.0
+    # 3/4 of one id, 1/4 of another
+    assert frequency_loss(torch.tensor([2, 2, 2, 8])) == pytest.approx(
+        -(0.75 * math.log(0.75) + 0.25 * math.log(0.25))
+    )
+    assert math.isnan(frequency_loss(torch.tensor([], dtype=torch.long)))
+
+
+def test_no_context_free_prediction_beats_the_frequency_loss():
+    targets = torch.tensor([0, 0, 0, 0, 0, 1, 1, 2, 3, 3])
+    floor = frequency_loss(targets)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(20):  # one logit vector for every target: a context-free predictor
+        logits = torch.randn(4, generator=gen).expand(len(targets), 4)
+        assert F.cross_entropy(logits, targets).item() > floor
+    p = torch.bincount(targets).double() / len(targets)
+    at_p = F.cross_entropy(p.log().expand(len(targets), 4), targets).item()
+    assert at_p == pytest.approx(floor)

@@ -13,7 +13,10 @@ import torch
 
 from gato.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
 from gato.config import OptimConfig, load_run_config
+from gato.data.mixture import Mixture
+from gato.loss import frequency_loss
 from gato.metrics import read_metrics
+from gato.tokenizers.text import TextTokenizer
 from gato.train import TrainingDiverged, param_groups, schedule_change, train
 
 from ..conftest import CONFIGS, REPO
@@ -56,6 +59,14 @@ def test_tiny_run_lowers_every_tasks_heldout_loss(tiny_data, tmp_path):
     rows = [r for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if "loss" in r]
     assert any("action_loss" in r for r in rows) and any("text_loss" in r for r in rows)
     assert all(0.0 <= r["data_wait_fraction"] <= 1.0 and r["tokens_per_s"] > 0 for r in rows)
+    freq = {k: v for k, v in evals[0].items() if k.startswith("freq/")}
+    assert set(freq) == {"freq/fake", "freq/captions", "freq/chat"}  # step 0 only
+    assert not any(k.startswith("freq/") for k in evals[-1])
+    mixture = Mixture(cfg, TextTokenizer.load(tiny_data / "text.model"))
+    for k, task in enumerate(mixture.tasks):  # the same two held-out batches eval/ scored
+        held = [mixture.heldout_batch(k, j) for j in range(2)]
+        targets = torch.cat([b.tokens[:, 1:][b.loss_mask[:, 1:]] for b in held])
+        assert freq[f"freq/{task}"] == pytest.approx(frequency_loss(targets), rel=1e-9)
     state = load_checkpoint(tmp_path / "run", with_optimizer=False).state
     assert state["tasks"] == ["fake", "captions", "chat"]  # what `gato eval --task all` plays
     assert state["image_size"] == [48, 48]  # what `gato caption` resizes user images to

@@ -47,11 +47,15 @@ def test_the_runs_own_seed_and_batches_give_the_loss_training_logged(tiny_run, t
     logged = [
         r for r in read_metrics(tiny_run / "metrics.jsonl") if r["step"] == 4 and "eval/fake" in r
     ]
+    at_0 = next(r for r in read_metrics(tiny_run / "metrics.jsonl") if r["step"] == 0)
     assert [r["task"] for r in rows] == ["fake", "captions", "chat"]
     for r in rows:
         assert r["step"] == 4 and r["seed"] == 0 and r["batches"] == 3 and r["targets"] > 0
         assert r["loss"] == pytest.approx(logged[-1][f"eval/{r['task']}"], rel=1e-5)
         assert r["stderr"] > 0
+        # step 0 logged the frequency loss of the same 3 batches
+        assert r["frequency"] == pytest.approx(at_0[f"freq/{r['task']}"], rel=1e-9)
+        assert r["frequency"] > 0
     table = [line for line in done.stdout.splitlines() if line.startswith("| ")]
     assert len(table) == 2 + 3 and "windows drawn with seed 0" in done.stdout
 

@@ -120,7 +120,9 @@ def frequency_loss(targets: torch.Tensor) -> float:
     No predictor that ignores the context does better on these targets (the cross-entropy
     ``-sum p log q`` is least at ``q = p``), so a held-out loss at this level means the
     model has learned the frequencies and nothing from the context. An in-sample floor: the
-    frequencies are the held-out targets' own, not the training data's.
+    frequencies are the held-out targets' own, not the training data's. One pool for all
+    the targets given: for actions of several tokens (continuous values) it ignores each
+    token's place in the action, so there it sits above what a per-place predictor gets.
     """
     n = int(targets.numel())
     if not n:
